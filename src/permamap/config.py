@@ -1,0 +1,152 @@
+"""Run configuration: frozen dataclasses and the TOML loader (the only code that reads a config file).
+
+A run config looks like ``src/permamap/demo/demo.toml``::
+
+    [run]
+    out = "out/demo"
+    epochs = [2000, 2005, 2010, 2015, 2020]
+    window_years = 9
+    seed = 0
+
+    [grid]
+    bounds = [25, 25, 180, 84]   # west, south, east, north
+    res_arcsec = 300             # or res = 0.008333333 (degrees)
+    tile = [256, 256]
+
+    [covariates]
+    source = "demo"              # the virtual world; "real" reads [covariates.real]
+
+    [sites]
+    source = "demo"              # or [[sites.inputs]] tables: type = "table" | "gtnp" | "permos" | "ghcn"
+
+    [qc]                         # permamap.sites.QCSettings fields
+    [models]                     # permamap.selection.ModelSettings fields, or profile = "demo" | "published"
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, InputFileError
+from .grid import Grid
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["RunConfig", "demo_config", "load_config"]
+
+_SECTIONS = {"run", "grid", "covariates", "sites", "qc", "models", "change", "world"}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A validated run configuration."""
+
+    out: Path
+    epochs: tuple[int, ...]
+    grid: Grid
+    window_years: int = 9
+    seed: int = 0
+    n_jobs: int = -1
+    tile_shape: tuple[int, int] = (512, 512)
+    covariates: dict[str, Any] = field(default_factory=lambda: {"source": "demo"})
+    sites: dict[str, Any] = field(default_factory=lambda: {"source": "demo"})
+    qc: dict[str, Any] = field(default_factory=dict)
+    models: dict[str, Any] = field(default_factory=lambda: {"profile": "demo"})
+    change: dict[str, Any] = field(default_factory=dict)
+    world: dict[str, Any] = field(default_factory=dict)
+    base_dir: Path = Path(".")
+
+    @property
+    def is_demo(self) -> bool:
+        return self.covariates.get("source") == "demo"
+
+    def with_out(self, out: Path) -> RunConfig:
+        from dataclasses import replace
+
+        return replace(self, out=Path(out))
+
+
+def _need(table: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str, example: str) -> Any:
+    if key not in table:
+        raise ConfigError(f"{where} lacks `{key}`; add e.g. `{key} = {example}`")
+    value = table[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ConfigError(f"{where}.{key} = {value!r} has the wrong type; write e.g. `{key} = {example}`")
+    return value
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>", base_dir: Path = Path(".")) -> RunConfig:
+    """Validate a config mapping (as loaded from TOML) into a :class:`RunConfig`."""
+    unknown = sorted(set(data) - _SECTIONS)
+    if unknown:
+        raise ConfigError(f"{source}: unknown section(s) {unknown}; allowed: {sorted(_SECTIONS)}")
+    run = data.get("run", {})
+    grid_t = data.get("grid", {})
+    epochs = _need(run, "epochs", list, f"{source} [run]", "[2000, 2005, 2010, 2015, 2020]")
+    if not epochs or not all(isinstance(e, int) and not isinstance(e, bool) for e in epochs):
+        raise ConfigError(f"{source} [run].epochs = {epochs!r} must be a non-empty list of years (integers)")
+    if len(set(epochs)) != len(epochs):
+        raise ConfigError(f"{source} [run].epochs = {epochs!r} repeats a year; list each epoch once")
+    bounds = _need(grid_t, "bounds", list, f"{source} [grid]", "[25, 25, 180, 84]")
+    if len(bounds) != 4:
+        raise ConfigError(f"{source} [grid].bounds = {bounds!r} must be [west, south, east, north]")
+    if "res_arcsec" in grid_t:
+        res = float(_need(grid_t, "res_arcsec", (int, float), f"{source} [grid]", "30")) / 3600.0
+    else:
+        res = float(_need(grid_t, "res", (int, float), f"{source} [grid]", "0.008333333333333333"))
+    try:
+        grid = Grid.from_bounds(tuple(bounds), res=res, crs=str(grid_t.get("crs", "EPSG:4326")))
+    except ConfigError as exc:
+        raise ConfigError(f"{source} [grid]: {exc}") from None
+    tile = tuple(grid_t.get("tile", [512, 512]))
+    if len(tile) != 2 or not all(isinstance(t, int) and t > 0 for t in tile):
+        raise ConfigError(f"{source} [grid].tile = {list(tile)!r} must be two positive integers, e.g. [512, 512]")
+    window_years = run.get("window_years", 9)
+    if not isinstance(window_years, int) or window_years < 1 or window_years % 2 == 0:
+        raise ConfigError(
+            f"{source} [run].window_years = {window_years!r} must be an odd positive integer "
+            "(a window centred on the epoch), e.g. 9"
+        )
+    out = Path(str(run.get("out", "out/run")))
+    return RunConfig(
+        out=out if out.is_absolute() else base_dir / out,
+        epochs=tuple(sorted(epochs)),
+        grid=grid,
+        window_years=window_years,
+        seed=int(run.get("seed", 0)),
+        n_jobs=int(run.get("n_jobs", -1)),
+        tile_shape=(int(tile[0]), int(tile[1])),
+        covariates=dict(data.get("covariates", {"source": "demo"})),
+        sites=dict(data.get("sites", {"source": "demo"})),
+        qc=dict(data.get("qc", {})),
+        models=dict(data.get("models", {"profile": "demo"})),
+        change=dict(data.get("change", {})),
+        world=dict(data.get("world", {})),
+        base_dir=base_dir,
+    )
+
+
+def load_config(path: Path | str) -> RunConfig:
+    """Read and validate a TOML run configuration; relative paths are relative to the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"config file {path} does not exist; pass the path of a TOML run config")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML ({exc}); fix the line it names") from None
+    return parse_config(data, source=str(path), base_dir=path.parent)
+
+
+def demo_config(out: Path | str = "out/demo") -> RunConfig:
+    """The built-in configuration of the virtual world (``permamap demo``)."""
+    text = files("permamap.demo").joinpath("demo.toml").read_text()
+    cfg = parse_config(tomllib.loads(text), source="permamap/demo/demo.toml")
+    return cfg.with_out(Path(out))

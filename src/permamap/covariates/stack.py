@@ -1,0 +1,108 @@
+"""The on-disk covariate stack: one tiled, compressed float32 GeoTIFF per epoch, read by windows."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+from tqdm.auto import tqdm
+
+from ..errors import DataError
+from ..grid import Grid
+from ..rasterio_io import atomic_path, check_on_grid, open_tiled
+
+__all__ = ["CovariateSource", "build_stack", "read_stack", "sample_stack", "stack_path"]
+
+log = logging.getLogger(__name__)
+
+
+class CovariateSource(Protocol):
+    """What the stack builder needs from a source of factors (the virtual world or real data)."""
+
+    factor_names: list[str]
+
+    def factors(
+        self, grid: Grid, epoch: int, window: Window | None = None, window_years: int = 9
+    ) -> np.ndarray: ...
+
+
+def stack_path(folder: Path, epoch: int) -> Path:
+    return Path(folder) / f"stack_{epoch}.tif"
+
+
+def build_stack(
+    source: CovariateSource,
+    grid: Grid,
+    epoch: int,
+    path: Path,
+    *,
+    window_years: int = 9,
+    tile_shape: tuple[int, int] = (512, 512),
+    progress: bool = True,
+) -> Path:
+    """Compute every factor for ``epoch`` tile by tile and write the stack at ``path`` atomically.
+
+    Memory is set by ``tile_shape``, not by the grid: one tile of all factors is held at a time.
+    """
+    names = list(source.factor_names)
+    with atomic_path(Path(path)) as tmp:
+        with open_tiled(
+            tmp, grid, len(names), "float32", float("nan"), names,
+            tags={"epoch": epoch, "window_years": window_years},
+        ) as ds:
+            tiles = list(grid.tiles(tile_shape))
+            for w in tqdm(tiles, desc=f"covariates {epoch}", unit="tile", disable=not progress):
+                block = source.factors(grid, epoch, w, window_years)
+                if block.shape != (len(names), int(w.height), int(w.width)):
+                    raise DataError(
+                        f"source returned shape {block.shape} for window {w}, expected "
+                        f"{(len(names), int(w.height), int(w.width))}; the source is inconsistent"
+                    )
+                ds.write(block.astype(np.float32, copy=False), window=w)
+    log.info("wrote %s", path)
+    return Path(path)
+
+
+def stack_names(path: Path) -> list[str]:
+    with rasterio.open(path) as ds:
+        return [d or f"band{i + 1}" for i, d in enumerate(ds.descriptions)]
+
+
+def read_stack(
+    path: Path, window: Window | None = None, names: Sequence[str] | None = None
+) -> np.ndarray:
+    """Read ``names`` (all bands by default) of a stack for ``window`` as ``(band, row, col)`` float32."""
+    with rasterio.open(path) as ds:
+        have = [d for d in ds.descriptions]
+        wanted = list(names) if names is not None else have
+        missing = [n for n in wanted if n not in have]
+        if missing:
+            raise DataError(
+                f"{path} has no band(s) {missing} (it has {have}); rebuild the stack with these factors "
+                "or train the model without them"
+            )
+        idx = [have.index(n) + 1 for n in wanted]
+        return ds.read(idx, window=window).astype(np.float32, copy=False)
+
+
+def sample_stack(
+    path: Path, grid: Grid, lon: np.ndarray, lat: np.ndarray, names: Sequence[str] | None = None
+) -> np.ndarray:
+    """Factor values at points, ``(n_points, n_factors)``; NaN for points off the grid or off land."""
+    check_on_grid(path, grid)
+    rows, cols = grid.index(lon, lat)
+    with rasterio.open(path) as ds:
+        wanted = list(names) if names is not None else list(ds.descriptions)
+        out = np.full((len(rows), len(wanted)), np.nan, dtype=np.float32)
+        inside = np.flatnonzero(rows >= 0)
+        if inside.size:
+            xs, ys = grid.transform * (cols[inside] + 0.5, rows[inside] + 0.5)
+            idx = [list(ds.descriptions).index(n) + 1 for n in wanted]
+            values = np.array(list(ds.sample(zip(xs, ys), indexes=idx)), dtype=np.float32)
+            out[inside] = values
+    return out

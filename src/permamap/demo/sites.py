@@ -1,0 +1,247 @@
+"""Observation sites of the virtual world, sampled like the real networks, with planted defects.
+
+Boreholes come in clusters where the real networks are (GTN-P Siberia and Scandinavia, PERMOS in the
+Alps, the Tibetan Plateau network along the Qinghai–Tibet highway, Mongolia); each is observed in one
+year and labelled from the true map of the nearest epoch with ~5 % label noise near the climatic
+boundary. Weather stations spread over the land and carry monthly temperature series (the GHCN role).
+A few defects are planted for QC to find; :func:`sample_sites` returns them in a manifest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..grid import Grid
+from .world import VirtualWorld
+
+__all__ = ["CLUSTERS", "DemoSites", "sample_sites"]
+
+# name, lon, lat, spread (km), number of boreholes
+CLUSTERS: tuple[tuple[str, float, float, float, int], ...] = (
+    ("central-yakutia", 129.7, 62.0, 250, 150),
+    ("west-siberia", 75.0, 65.5, 300, 110),
+    ("pechora-vorkuta", 64.0, 67.5, 200, 70),
+    ("taymyr-norilsk", 88.0, 69.3, 200, 60),
+    ("lena-delta-tiksi", 127.0, 71.5, 150, 40),
+    ("transbaikal", 113.0, 52.0, 300, 70),
+    ("caucasus", 42.5, 43.3, 80, 40),
+    ("tien-shan", 78.0, 42.3, 200, 60),
+    ("tibetan-plateau", 93.0, 34.5, 350, 240),
+    ("mongolia", 104.0, 48.0, 400, 150),
+    ("finnmark-lapland", 26.5, 69.3, 120, 60),
+    ("kola-khibiny", 33.7, 67.7, 100, 30),
+)
+N_STATIONS = 420
+LABEL_NOISE = 0.05
+NOISE_MAAT_RANGE = (-8.0, 3.0)  # label errors happen near the climatic boundary, not in the tropics
+
+
+@dataclass
+class DemoSites:
+    """Raw observations of the virtual world."""
+
+    boreholes: pd.DataFrame  # raw site table (docs/contracts.md)
+    stations: pd.DataFrame  # GHCN-M inventory: station_id, lat, lon, elev_m, name
+    station_monthly: pd.DataFrame  # station_id, year, month (1-12), value_c (TAVG, °C)
+    planted: pd.DataFrame  # site_id, rule: what QC must find
+
+
+def _nearest_epoch(year: np.ndarray, epochs: list[int]) -> np.ndarray:
+    e = np.asarray(epochs)
+    return e[np.abs(year[:, None] - e[None, :]).argmin(axis=1)]
+
+
+def _cluster_points(
+    rng: np.random.Generator, world: VirtualWorld, grid: Grid, taken: set[tuple[int, int]]
+) -> pd.DataFrame:
+    rows = []
+    for name, lon0, lat0, spread_km, n in CLUSTERS:
+        found, attempts = 0, 0
+        while found < n:
+            attempts += 1
+            if attempts > 200:
+                raise ValueError(
+                    f"cluster {name!r} at ({lon0}, {lat0}) found only {found} of {n} free land cells on "
+                    f"grid {grid.bounds}; move the cluster onto land inside the grid or lower its count"
+                )
+            k = 4 * (n - found)
+            dlat = rng.normal(0, spread_km / 111.32, k)
+            dlon = rng.normal(0, spread_km / (111.32 * np.cos(np.radians(lat0))), k)
+            lon, lat = lon0 + dlon, lat0 + dlat
+            r, c = grid.index(lon, lat)
+            ok = r >= 0
+            land = np.zeros(k, bool)
+            if ok.any():
+                land[ok] = np.array(
+                    [world.land(grid, _cell(rr, cc))[0, 0] for rr, cc in zip(r[ok], c[ok])]
+                )
+            for i in np.flatnonzero(land):
+                if found == n or (r[i], c[i]) in taken:
+                    continue
+                taken.add((int(r[i]), int(c[i])))
+                rows.append((name, lon[i], lat[i]))
+                found += 1
+    return pd.DataFrame(rows, columns=["cluster", "lon", "lat"])
+
+
+def _cell(row: int, col: int):  # type: ignore[no-untyped-def]
+    from rasterio.windows import Window
+
+    return Window(int(col), int(row), 1, 1)
+
+
+def sample_sites(world: VirtualWorld, grid: Grid, epochs: list[int], seed: int = 7) -> DemoSites:
+    """Sample boreholes and stations on ``grid`` for ``epochs``, with planted defects."""
+    rng = np.random.default_rng(seed)
+    taken: set[tuple[int, int]] = set()
+    pts = _cluster_points(rng, world, grid, taken)
+    n = len(pts)
+    year = rng.integers(min(epochs) - 2, max(epochs) + 3, n)
+    epoch = _nearest_epoch(year, epochs)
+    label = np.zeros(n, dtype=np.int64)
+    maat = np.zeros(n)
+    for ep in epochs:
+        sel = epoch == ep
+        if sel.any():
+            label[sel] = world.truth_at(pts.lon.values[sel], pts.lat.values[sel], ep)
+            maat[sel] = world.maat_at(pts.lon.values[sel], pts.lat.values[sel], ep)
+    near = (maat > NOISE_MAAT_RANGE[0]) & (maat < NOISE_MAAT_RANGE[1])
+    # LABEL_NOISE of all boreholes, drawn among those near the boundary
+    flip = near & (rng.random(n) < LABEL_NOISE / max(near.mean(), 1e-9))
+    label = np.where(flip, 1 - label, label)
+    bore = pd.DataFrame(
+        {
+            "site_id": [f"demo-borehole:{i:05d}" for i in range(n)],
+            "source": "demo-borehole",
+            "source_id": [f"{i:05d}" for i in range(n)],
+            "kind": "borehole",
+            "lon": pts.lon.values,
+            "lat": pts.lat.values,
+            "year": pd.array(year, dtype="Int64"),
+            "label": pd.array(label, dtype="Int64"),
+            "magt": np.nan,
+            "magt_depth_m": np.nan,
+            "maat": np.nan,
+            "cluster": pts.cluster.values,
+            "label_flipped": flip,
+        }
+    )
+    bore, planted = _plant_defects(rng, world, grid, bore, epochs, taken)
+    stations, monthly = _stations(rng, world, grid, taken)
+    return DemoSites(bore, stations, monthly, planted)
+
+
+def _plant_defects(
+    rng: np.random.Generator,
+    world: VirtualWorld,
+    grid: Grid,
+    bore: pd.DataFrame,
+    epochs: list[int],
+    taken: set[tuple[int, int]],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Append defective rows; return the table and the manifest ``site_id -> rule``."""
+    mid = epochs[len(epochs) // 2]
+    defects: list[dict[str, object]] = []
+
+    def add(rule: str, lon: float, lat: float, label: object = 1, year: object = mid) -> str:
+        i = len(defects)
+        sid = f"demo-defect:{i:03d}"
+        defects.append(
+            {"site_id": sid, "source": "demo-defect", "source_id": f"{i:03d}", "kind": "borehole",
+             "lon": lon, "lat": lat, "year": year, "label": label, "rule": rule}
+        )
+        return sid
+
+    add("invalid_coordinates", 120.0, 95.0)
+    add("invalid_coordinates", 200.0, 60.0)
+    add("invalid_coordinates", np.nan, 62.0)
+    # swapped: as given, latitude > 90 or a point outside the grid; swapped back, on land inside it
+    # swapped: as given, latitude > 90 or a point at sea; swapped back, on land inside the grid
+    add("swapped_coordinates", 62.1, 129.5)  # Yakutia given as (lon=62.1, lat=129.5)
+    add("swapped_coordinates", 34.5, 92.5)  # Tibetan Plateau given as (lon=34.5, lat=92.5)
+    add("swapped_coordinates", 65.5, 75.0)  # West Siberia given in the Kara Sea
+    # in the sea (Sea of Okhotsk, East Siberian Sea, Arctic Ocean); swapping would not help
+    add("in_sea", 150.0, 55.0)
+    add("in_sea", 160.0, 75.0)
+    add("in_sea", 150.0, 80.0)
+    add("outside_grid", 15.0, 50.0, label=0)  # central Europe, west of 25 °E
+    add("no_epoch", 100.0, 52.0, label=0, year=min(epochs) - 30)
+    add("unclear_label", 95.0, 63.0, label=pd.NA)
+    add("unclear_label", 110.0, 55.0, label=pd.NA)
+    # climate contradictions: permafrost where it is warm, non-permafrost where it is very cold
+    for lon, lat, lab in ((37.0, 53.5, 1), (115.0, 35.0, 1), (45.0, 46.0, 1), (140.0, 70.0, 0), (150.0, 69.0, 0)):
+        add("climate_contradiction", lon, lat, label=lab)
+    table = pd.DataFrame(defects)
+    # duplicates: pairs of rows in one cell of existing boreholes' neighbours
+    base = bore.sample(5, random_state=int(rng.integers(1 << 31)))
+    dup_rows = []
+    for k, (_, row) in enumerate(base.iterrows()):
+        r, c = grid.index(np.array([row.lon]), np.array([row.lat]))
+        cell_lon = grid.lon_centers()[c[0]] + grid.res * 0.2
+        cell_lat = grid.lat_centers()[r[0]] - grid.res * 0.2
+        conflict = k < 3
+        lab = (1 - int(row.label)) if conflict else int(row.label)
+        dup_rows.append(
+            {"site_id": f"demo-duplicate:{k:03d}", "source": "demo-duplicate", "source_id": f"{k:03d}",
+             "kind": "borehole", "lon": cell_lon, "lat": cell_lat, "year": row.year, "label": lab,
+             "rule": "duplicate_conflict" if conflict else "duplicate_merged", "partner": row.site_id}
+        )
+    dups = pd.DataFrame(dup_rows)
+    manifest = pd.concat(
+        [
+            table[["site_id", "rule"]],
+            dups[["site_id", "rule"]],
+            # the partner of a conflicting pair is dropped too
+            pd.DataFrame({"site_id": dups.partner[dups.rule == "duplicate_conflict"], "rule": "duplicate_conflict"}),
+        ],
+        ignore_index=True,
+    )
+    extra = pd.concat([table.drop(columns="rule"), dups.drop(columns=["rule", "partner"])], ignore_index=True)
+    extra["year"] = pd.array(extra["year"], dtype="Int64")
+    extra["label"] = pd.array(extra["label"], dtype="Int64")
+    extra["magt"] = np.nan
+    extra["magt_depth_m"] = np.nan
+    extra["maat"] = np.nan
+    extra["label_flipped"] = False
+    return pd.concat([bore, extra], ignore_index=True), manifest
+
+
+def _stations(
+    rng: np.random.Generator, world: VirtualWorld, grid: Grid, taken: set[tuple[int, int]]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Weather stations on land cells not used by boreholes, with monthly temperature for all years."""
+    lons, lats = [], []
+    while len(lons) < N_STATIONS:
+        lon = rng.uniform(grid.west, grid.east, 2000)
+        lat = np.degrees(np.arcsin(rng.uniform(np.sin(np.radians(grid.south)), np.sin(np.radians(grid.north)), 2000)))
+        r, c = grid.index(lon, lat)
+        for i in range(len(lon)):
+            if len(lons) == N_STATIONS:
+                break
+            if r[i] < 0 or (int(r[i]), int(c[i])) in taken:
+                continue
+            if not world.land(grid, _cell(r[i], c[i]))[0, 0]:
+                continue
+            taken.add((int(r[i]), int(c[i])))
+            lons.append(lon[i])
+            lats.append(lat[i])
+    lon_a, lat_a = np.array(lons), np.array(lats)
+    ids = [f"VEM{i:08d}" for i in range(N_STATIONS)]
+    years = list(world.years)
+    t, _ = world.monthly_at(lon_a, lat_a, years)  # (year, 12, n)
+    t = t + rng.normal(0, 0.3, size=t.shape).astype(np.float32)  # station-scale weather noise
+    from .layers import elevation_m
+
+    stations = pd.DataFrame(
+        {"station_id": ids, "lat": lat_a, "lon": lon_a, "elev_m": elevation_m(lon_a, lat_a),
+         "name": [f"VIRTUAL STATION {i}" for i in range(N_STATIONS)]}
+    )
+    yy, mm, ss = np.meshgrid(np.array(years), np.arange(1, 13), np.arange(N_STATIONS), indexing="ij")
+    monthly = pd.DataFrame(
+        {"station_id": np.array(ids)[ss.ravel()], "year": yy.ravel(), "month": mm.ravel(),
+         "value_c": np.round(t.ravel().astype(float), 2)}
+    )
+    return stations, monthly

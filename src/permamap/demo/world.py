@@ -1,0 +1,211 @@
+"""The virtual world: covariates, the true permafrost map and observations, for any window of a Grid.
+
+Everything is a deterministic function of (seed, position, year), so a tile computed alone equals
+the same cells computed as part of a larger window, at any resolution: the full 30 arc-sec
+continent can be produced tile by tile without ever holding it in memory.
+
+The truth is an equilibrium rule, TTOP (Smith & Riseborough 2002):
+``TTOP = (r_k · n_t · TDD − n_f · FDD) / 365`` with the thermal-conductivity ratio ``r_k`` lowered by
+organic and clay-rich soils, the thawing n-factor ``n_t = 0.9`` and the freezing n-factor
+``n_f = 0.3 + 0.6 · exp(−SWE / 100 mm)`` (snow insulates), plus a static ±0.3 K field for what the
+factors do not see; permafrost where TTOP < 0 °C.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from rasterio.windows import Window
+
+from ..covariates import factors as fx
+from ..covariates.catalogue import FACTORS, factor_names
+from ..grid import Grid
+from . import climate, layers
+
+__all__ = ["VirtualWorld", "WorldSettings"]
+
+_KM_PER_DEG = 111.32
+
+
+@dataclass(frozen=True)
+class WorldSettings:
+    """Settings of the virtual world."""
+
+    seed: int = 42
+    first_year: int = 1991
+    last_year: int = 2024
+    land_threshold: float = 0.5  # land fraction above which a cell is land
+
+
+SOURCES = {
+    "elevation": "pvlib Altitude.h5 (5 arc-min), bilinear",
+    "slope": "derived from elevation",
+    "northness": "derived from elevation",
+    "roughness": "derived from elevation",
+    "clay": "HWSD topsoil via permamodel T_CLAY.nc4 (3 arc-min)",
+    "sand": "HWSD topsoil via permamodel T_SAND.nc4 (3 arc-min)",
+    "soc": "HWSD topsoil via permamodel T_OC.nc4 (3 arc-min)",
+    "latitude": "grid",
+    "longitude": "grid",
+}
+
+
+class VirtualWorld:
+    """The embedded default world ("virtual Eurasia").
+
+    Examples
+    --------
+    >>> world = VirtualWorld()
+    >>> g = Grid.from_bounds((125, 60, 135, 64), res=1.0)
+    >>> stack = world.factors(g, 2000)
+    >>> stack.shape
+    (20, 4, 10)
+    """
+
+    factor_names: list[str] = factor_names(FACTORS)
+
+    def __init__(self, settings: WorldSettings | None = None) -> None:
+        self.settings = settings or WorldSettings()
+
+    @property
+    def years(self) -> range:
+        return range(self.settings.first_year, self.settings.last_year + 1)
+
+    def sources(self) -> dict[str, str]:
+        clim = f"virtual climate (seed {self.settings.seed}), monthly {self.years.start}-{self.years.stop - 1}"
+        return {f.name: SOURCES.get(f.name, clim) for f in FACTORS}
+
+    # -- the pieces -----------------------------------------------------------------------------
+    def _coords(self, grid: Grid, window: Window, halo: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        w = Window(window.col_off - halo, window.row_off - halo, window.width + 2 * halo, window.height + 2 * halo)
+        lon = grid.lon_centers(w).astype(np.float64)
+        lat = grid.lat_centers(w).astype(np.float64)
+        return np.meshgrid(lon, lat)
+
+    def land(self, grid: Grid, window: Window | None = None) -> np.ndarray:
+        """Boolean land mask of the window (land fraction ≥ the threshold)."""
+        return layers.land_fraction(grid, window) >= self.settings.land_threshold
+
+    def _climate_inputs(self, lon: np.ndarray, lat: np.ndarray, elev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        fetch = layers.westerly_fetch_km(lon, lat)
+        dist = layers.ocean_distance_km(lon, lat)
+        return climate.climatology(lat, elev, fetch, dist)
+
+    def window_years(self, epoch: int, window: int = 9) -> list[int]:
+        """The years ``epoch − window//2 … epoch + window//2``; an error lists any the world lacks."""
+        half = window // 2
+        years = list(range(epoch - half, epoch + half + 1))
+        missing = [y for y in years if y not in self.years]
+        if missing:
+            from ..errors import ConfigError
+
+            raise ConfigError(
+                f"epoch {epoch} needs climate years {years[0]}-{years[-1]} but the virtual world has "
+                f"{self.years.start}-{self.years.stop - 1} (missing {missing}); choose epochs between "
+                f"{self.years.start + half} and {self.years.stop - 1 - half} or a shorter window"
+            )
+        return years
+
+    def climate_at(
+        self, lon: np.ndarray, lat: np.ndarray, epoch: int, window: int = 9
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Window-mean monthly temperature and precipitation ``(12, ...)`` at points."""
+        elev = layers.elevation_m(lon, lat)
+        ct, cp = self._climate_inputs(lon, lat, elev)
+        return climate.window_climatology(
+            self.settings.seed, self.window_years(epoch, window), lon, lat, ct, cp
+        )
+
+    def monthly_at(
+        self, lon: np.ndarray, lat: np.ndarray, years: list[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Monthly temperature and precipitation ``(year, 12, n)`` at points (for weather stations)."""
+        elev = layers.elevation_m(lon, lat)
+        ct, cp = self._climate_inputs(lon, lat, elev)
+        return climate.monthly_climate(self.settings.seed, years, lon, lat, ct, cp)
+
+    def maat_at(self, lon: np.ndarray, lat: np.ndarray, epoch: int, window: int = 9) -> np.ndarray:
+        t, _ = self.climate_at(np.asarray(lon, float), np.asarray(lat, float), epoch, window)
+        return fx.maat_degc(t)
+
+    # -- products -------------------------------------------------------------------------------
+    def factors(
+        self, grid: Grid, epoch: int, window: Window | None = None, window_years: int = 9
+    ) -> np.ndarray:
+        """The factor stack ``(band, row, col)`` float32 for ``window``; NaN off land."""
+        w = window or grid.full_window
+        lon_h, lat_h = self._coords(grid, w, halo=1)
+        elev_h = layers.elevation_m(lon_h, lat_h)
+        lon, lat, elev = lon_h[1:-1, 1:-1], lat_h[1:-1, 1:-1], elev_h[1:-1, 1:-1]
+        dy_m = grid.res * _KM_PER_DEG * 1000.0
+        dx_m = dy_m * np.cos(np.radians(lat_h[:, 0]))
+        terrain = fx.terrain_factors(elev_h, dx_m, dy_m)
+        ct, cp = self._climate_inputs(lon, lat, elev)
+        t, p = climate.window_climatology(
+            self.settings.seed, self.window_years(epoch, window_years), lon, lat, ct, cp
+        )
+        tdd, fdd = fx.tdd_degc_days(t), fx.fdd_degc_days(t)
+        values = {
+            "maat": fx.maat_degc(t),
+            "t_warmest": t.max(axis=0),
+            "t_coldest": t.min(axis=0),
+            "t_range": t.max(axis=0) - t.min(axis=0),
+            "tdd": tdd,
+            "fdd": fdd,
+            "frost_number": fx.frost_number(fdd, tdd),
+            "precip_annual": fx.precip_sum_mm(p),
+            "precip_cold": fx.precip_sum_mm(p, fx.COLD_MONTHS),
+            "precip_warm": fx.precip_sum_mm(p, fx.WARM_MONTHS),
+            "snow_days": fx.snow_cover_days(t, p),
+            "elevation": elev,
+            **terrain,
+            "clay": layers.soil_percent("clay", lon, lat),
+            "sand": layers.soil_percent("sand", lon, lat),
+            "soc": layers.soil_percent("oc", lon, lat),
+            "latitude": lat,
+            "longitude": lon,
+        }
+        stack = np.stack([np.asarray(values[n], dtype=np.float32) for n in self.factor_names])
+        land = self.land(grid, w)
+        stack[:, ~land] = np.nan
+        return stack
+
+    def ttop_degc(
+        self, t: np.ndarray, p: np.ndarray, clay: np.ndarray, soc: np.ndarray, lon: np.ndarray, lat: np.ndarray
+    ) -> np.ndarray:
+        """Temperature at the top of permafrost (°C) from window-mean monthly climate and soils."""
+        tdd, fdd = fx.tdd_degc_days(t), fx.fdd_degc_days(t)
+        swe = fx.snowfall_swe_mm(t, p)
+        n_f = 0.3 + 0.6 * np.exp(-swe / 100.0)
+        soc = np.nan_to_num(soc, nan=1.0)
+        clay = np.nan_to_num(clay, nan=20.0)
+        r_k = 0.9 - 0.3 * np.clip(soc / 10.0, 0, 1) - 0.1 * np.clip(clay / 60.0, 0, 1)
+        ttop = (r_k * 0.9 * tdd - n_f * fdd) / 365.0
+        offset = 0.3 * climate._waves(self.settings.seed + 104729, 0, lon, lat)
+        return (ttop + offset).astype(np.float32)
+
+    def truth(
+        self, grid: Grid, epoch: int, window: Window | None = None, window_years: int = 9
+    ) -> np.ndarray:
+        """The true map: uint8 1 permafrost, 0 not, 255 off land."""
+        w = window or grid.full_window
+        lon, lat = self._coords(grid, w)
+        return self.truth_at(lon, lat, epoch, window_years, land=self.land(grid, w))
+
+    def truth_at(
+        self,
+        lon: np.ndarray,
+        lat: np.ndarray,
+        epoch: int,
+        window_years: int = 9,
+        land: np.ndarray | None = None,
+    ) -> np.ndarray:
+        t, p = self.climate_at(lon, lat, epoch, window_years)
+        ttop = self.ttop_degc(
+            t, p, layers.soil_percent("clay", lon, lat), layers.soil_percent("oc", lon, lat), lon, lat
+        )
+        out = (ttop < 0).astype(np.uint8)
+        if land is not None:
+            out[~land] = 255
+        return out

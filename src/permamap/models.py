@@ -1,0 +1,398 @@
+"""The candidate registry: name -> unfitted scikit-learn pipeline + parameter grid.
+
+Thirteen classifiers from the published comparison are always available; LightGBM and XGBoost join
+when their packages are installed (``lightgbm``, ``xgboost``). Each candidate is a
+:class:`~sklearn.pipeline.Pipeline` whose last step is called ``"clf"``, with a standard scaler in
+front where the method is sensitive to feature scale (logistic regression, QDA, k-NN, SVM, MLP).
+
+Grids come in three sizes: ``"full"`` (the published protocol), ``"small"`` (the demo) and
+``"none"`` (defaults only). Within a grid, each point has a *complexity* (forest size × depth,
+boosting rounds × depth, neighbours, hidden units...) so that a one-standard-error rule can prefer
+the simplest, cheapest setting among those that score alike.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sklearn.base import clone
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.discriminant_analysis import (
+    LinearDiscriminantAnalysis,
+    QuadraticDiscriminantAnalysis,
+)
+from sklearn.ensemble import (
+    AdaBoostClassifier,
+    ExtraTreesClassifier,
+    GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import ParameterGrid
+from sklearn.naive_bayes import GaussianNB
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+from sklearn.tree import DecisionTreeClassifier
+
+from .errors import ConfigError
+
+__all__ = [
+    "CORE_CANDIDATES",
+    "GRID_SIZES",
+    "OPTIONAL_CANDIDATES",
+    "Candidate",
+    "available_candidates",
+    "make_candidate",
+]
+
+GRID_SIZES = ("full", "small", "none")
+
+CORE_CANDIDATES = (
+    "logistic_regression",
+    "lda",
+    "qda",
+    "gaussian_nb",
+    "knn",
+    "svm_rbf",
+    "decision_tree",
+    "random_forest",
+    "extra_trees",
+    "gradient_boosting",
+    "hist_gradient_boosting",
+    "adaboost",
+    "mlp",
+)
+OPTIONAL_CANDIDATES = ("lightgbm", "xgboost")
+
+Grid = dict[str, list[Any]] | list[dict[str, list[Any]]]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One classifier of the comparison.
+
+    Attributes
+    ----------
+    name : str
+    estimator : sklearn.pipeline.Pipeline
+        Unfitted; the classifier is the step ``"clf"``.
+    param_grid : dict or list of dict
+        Grid for :class:`~sklearn.model_selection.GridSearchCV` (keys ``clf__...``).
+    size_param : str or None
+        The parameter that sets ensemble size (``clf__n_estimators``...), if any.
+    complexity : callable
+        ``complexity(params) -> float``; larger means more complex / costlier to predict.
+    """
+
+    name: str
+    estimator: Pipeline
+    param_grid: Grid
+    size_param: str | None = None
+    complexity: Callable[[Mapping[str, Any]], float] = lambda params: 0.0
+
+    def grid_points(self) -> list[dict[str, Any]]:
+        """All grid points, simplest first (ties keep grid order)."""
+        points = list(ParameterGrid(self.param_grid))
+        return sorted(points, key=lambda p: self.complexity(p))
+
+    def build(self, params: Mapping[str, Any] | None = None) -> Pipeline:
+        """A fresh, unfitted copy with ``params`` set."""
+        est = clone(self.estimator)
+        if params:
+            est.set_params(**params)
+        return est
+
+
+def _pipe(clf: Any, scale: bool) -> Pipeline:
+    steps: list[tuple[str, Any]] = [("scale", StandardScaler())] if scale else []
+    return Pipeline([*steps, ("clf", clf)])
+
+
+def _depth(value: Any, unlimited: float = 32.0) -> float:
+    return unlimited if value is None else float(value)
+
+
+def _pick(grid: str, full: Grid, small: Grid) -> Grid:
+    if grid == "full":
+        return full
+    if grid == "small":
+        return small
+    return {}
+
+
+def _logistic(grid: str, seed: int | None) -> Candidate:
+    return Candidate(
+        "logistic_regression",
+        _pipe(LogisticRegression(max_iter=2000, random_state=seed), scale=True),
+        _pick(grid, {"clf__C": [0.01, 0.1, 1.0, 10.0, 100.0]}, {"clf__C": [0.1, 1.0, 10.0]}),
+        complexity=lambda p: math.log10(p.get("clf__C", 1.0)),
+    )
+
+
+def _lda(grid: str, seed: int | None) -> Candidate:
+    full: Grid = [
+        {"clf__solver": ["svd"]},
+        {"clf__solver": ["lsqr"], "clf__shrinkage": ["auto", 0.1, 0.5]},
+    ]
+    small: Grid = [{"clf__solver": ["svd"]}, {"clf__solver": ["lsqr"], "clf__shrinkage": ["auto"]}]
+    return Candidate(
+        "lda",
+        _pipe(LinearDiscriminantAnalysis(), scale=False),
+        _pick(grid, full, small),
+        complexity=lambda p: 0.0 if p.get("clf__shrinkage") is not None else 1.0,
+    )
+
+
+def _qda(grid: str, seed: int | None) -> Candidate:
+    return Candidate(
+        "qda",
+        _pipe(QuadraticDiscriminantAnalysis(reg_param=0.01), scale=True),
+        _pick(
+            grid,
+            {"clf__reg_param": [0.0, 0.01, 0.1, 0.5]},
+            {"clf__reg_param": [0.01, 0.1]},
+        ),
+        complexity=lambda p: -p.get("clf__reg_param", 0.01),
+    )
+
+
+def _nb(grid: str, seed: int | None) -> Candidate:
+    return Candidate(
+        "gaussian_nb",
+        _pipe(GaussianNB(), scale=False),
+        _pick(
+            grid,
+            {"clf__var_smoothing": [1e-9, 1e-7, 1e-5, 1e-3]},
+            {"clf__var_smoothing": [1e-9, 1e-5]},
+        ),
+        complexity=lambda p: -math.log10(p.get("clf__var_smoothing", 1e-9)),
+    )
+
+
+def _knn(grid: str, seed: int | None) -> Candidate:
+    return Candidate(
+        "knn",
+        _pipe(KNeighborsClassifier(n_neighbors=11), scale=True),
+        _pick(
+            grid,
+            {"clf__n_neighbors": [5, 11, 21, 41], "clf__weights": ["uniform", "distance"]},
+            {"clf__n_neighbors": [11, 31]},
+        ),
+        # More neighbours = smoother decision surface.
+        complexity=lambda p: -p.get("clf__n_neighbors", 11),
+    )
+
+
+def _svm(grid: str, seed: int | None) -> Candidate:
+    # SVC(probability=True) is deprecated in scikit-learn 1.9; sigmoid calibration on 3 folds
+    # gives the probabilities the maps need.
+    svc = CalibratedClassifierCV(SVC(kernel="rbf"), method="sigmoid", cv=3, ensemble=False)
+    return Candidate(
+        "svm_rbf",
+        _pipe(svc, scale=True),
+        _pick(
+            grid,
+            {
+                "clf__estimator__C": [0.1, 1.0, 10.0, 100.0],
+                "clf__estimator__gamma": ["scale", 0.01, 0.1],
+            },
+            {"clf__estimator__C": [1.0, 10.0]},
+        ),
+        complexity=lambda p: math.log10(p.get("clf__estimator__C", 1.0)),
+    )
+
+
+def _tree(grid: str, seed: int | None) -> Candidate:
+    return Candidate(
+        "decision_tree",
+        _pipe(DecisionTreeClassifier(max_depth=8, min_samples_leaf=5, random_state=seed), False),
+        _pick(
+            grid,
+            {"clf__max_depth": [3, 5, 8, 12, None], "clf__min_samples_leaf": [1, 5, 20]},
+            {"clf__max_depth": [5, 10], "clf__min_samples_leaf": [5]},
+        ),
+        complexity=lambda p: _depth(p.get("clf__max_depth", 8)) - 0.01 * p.get(
+            "clf__min_samples_leaf", 5
+        ),
+    )
+
+
+def _forest(cls: type, name: str) -> Callable[[str, int | None], Candidate]:
+    def make(grid: str, seed: int | None) -> Candidate:
+        return Candidate(
+            name,
+            _pipe(cls(n_estimators=100, max_depth=16, n_jobs=1, random_state=seed), False),
+            _pick(
+                grid,
+                {"clf__n_estimators": [50, 100, 200, 500], "clf__max_depth": [8, 16, None]},
+                {"clf__n_estimators": [50, 200], "clf__max_depth": [12, None]},
+            ),
+            size_param="clf__n_estimators",
+            complexity=lambda p: p.get("clf__n_estimators", 100) * _depth(
+                p.get("clf__max_depth", 16)
+            ),
+        )
+
+    return make
+
+
+def _gb(grid: str, seed: int | None) -> Candidate:
+    return Candidate(
+        "gradient_boosting",
+        _pipe(GradientBoostingClassifier(n_estimators=100, max_depth=3, random_state=seed), False),
+        _pick(
+            grid,
+            {"clf__n_estimators": [50, 100, 200], "clf__max_depth": [2, 3, 5]},
+            {"clf__n_estimators": [100], "clf__max_depth": [3]},
+        ),
+        size_param="clf__n_estimators",
+        complexity=lambda p: p.get("clf__n_estimators", 100) * p.get("clf__max_depth", 3),
+    )
+
+
+def _hgb(grid: str, seed: int | None) -> Candidate:
+    clf = HistGradientBoostingClassifier(max_iter=100, early_stopping=False, random_state=seed)
+    return Candidate(
+        "hist_gradient_boosting",
+        _pipe(clf, False),
+        _pick(
+            grid,
+            {"clf__max_iter": [50, 100, 200], "clf__max_leaf_nodes": [15, 31]},
+            {"clf__max_iter": [50, 150], "clf__max_leaf_nodes": [15]},
+        ),
+        size_param="clf__max_iter",
+        complexity=lambda p: p.get("clf__max_iter", 100) * p.get("clf__max_leaf_nodes", 31),
+    )
+
+
+def _ada(grid: str, seed: int | None) -> Candidate:
+    return Candidate(
+        "adaboost",
+        _pipe(AdaBoostClassifier(n_estimators=100, random_state=seed), False),
+        _pick(
+            grid,
+            {"clf__n_estimators": [50, 100, 200], "clf__learning_rate": [0.5, 1.0]},
+            {"clf__n_estimators": [50, 100]},
+        ),
+        size_param="clf__n_estimators",
+        complexity=lambda p: p.get("clf__n_estimators", 100) - p.get("clf__learning_rate", 1.0),
+    )
+
+
+def _mlp(grid: str, seed: int | None) -> Candidate:
+    clf = MLPClassifier(
+        hidden_layer_sizes=(64,), max_iter=500, early_stopping=True, random_state=seed
+    )
+    return Candidate(
+        "mlp",
+        _pipe(clf, scale=True),
+        _pick(
+            grid,
+            {"clf__hidden_layer_sizes": [(32,), (64,), (64, 32)], "clf__alpha": [1e-4, 1e-2]},
+            {"clf__hidden_layer_sizes": [(32,), (64,)]},
+        ),
+        complexity=lambda p: float(sum(p.get("clf__hidden_layer_sizes", (64,))))
+        - p.get("clf__alpha", 1e-4),
+    )
+
+
+def _lightgbm(grid: str, seed: int | None) -> Candidate:  # pragma: no cover - optional extra
+    from lightgbm import LGBMClassifier
+
+    clf = LGBMClassifier(n_estimators=100, n_jobs=1, random_state=seed, verbose=-1)
+    return Candidate(
+        "lightgbm",
+        _pipe(clf, False),
+        _pick(
+            grid,
+            {"clf__n_estimators": [50, 100, 200], "clf__num_leaves": [15, 31]},
+            {"clf__n_estimators": [100]},
+        ),
+        size_param="clf__n_estimators",
+        complexity=lambda p: p.get("clf__n_estimators", 100) * p.get("clf__num_leaves", 31),
+    )
+
+
+def _xgboost(grid: str, seed: int | None) -> Candidate:  # pragma: no cover - optional extra
+    from xgboost import XGBClassifier
+
+    clf = XGBClassifier(n_estimators=100, max_depth=4, n_jobs=1, random_state=seed or 0)
+    return Candidate(
+        "xgboost",
+        _pipe(clf, False),
+        _pick(
+            grid,
+            {"clf__n_estimators": [50, 100, 200], "clf__max_depth": [3, 6]},
+            {"clf__n_estimators": [100]},
+        ),
+        size_param="clf__n_estimators",
+        complexity=lambda p: p.get("clf__n_estimators", 100) * p.get("clf__max_depth", 4),
+    )
+
+
+_REGISTRY: dict[str, Callable[[str, int | None], Candidate]] = {
+    "logistic_regression": _logistic,
+    "lda": _lda,
+    "qda": _qda,
+    "gaussian_nb": _nb,
+    "knn": _knn,
+    "svm_rbf": _svm,
+    "decision_tree": _tree,
+    "random_forest": _forest(RandomForestClassifier, "random_forest"),
+    "extra_trees": _forest(ExtraTreesClassifier, "extra_trees"),
+    "gradient_boosting": _gb,
+    "hist_gradient_boosting": _hgb,
+    "adaboost": _ada,
+    "mlp": _mlp,
+    "lightgbm": _lightgbm,
+    "xgboost": _xgboost,
+}
+
+
+def available_candidates(*, include_optional: bool = True) -> tuple[str, ...]:
+    """Names that :func:`make_candidate` can build here (optional ones only when installed)."""
+    extra = tuple(
+        n for n in OPTIONAL_CANDIDATES if include_optional and importlib.util.find_spec(n)
+    )
+    return CORE_CANDIDATES + extra
+
+
+def make_candidate(name: str, *, grid: str = "full", random_state: int | None = None) -> Candidate:
+    """Build the candidate ``name`` with the grid of size ``grid``.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`CORE_CANDIDATES` or, when installed, :data:`OPTIONAL_CANDIDATES`.
+    grid : {"full", "small", "none"}, default="full"
+    random_state : int or None
+        Seed given to every randomised estimator.
+
+    Examples
+    --------
+    >>> c = make_candidate("random_forest", grid="small", random_state=0)
+    >>> c.estimator.named_steps["clf"].n_estimators, len(c.grid_points())
+    (100, 4)
+    >>> c.grid_points()[0]["clf__n_estimators"]
+    50
+    """
+    if grid not in GRID_SIZES:
+        raise ConfigError(f"grid={grid!r} is not one of {list(GRID_SIZES)}; pick one of them")
+    if name not in _REGISTRY:
+        raise ConfigError(
+            f"unknown candidate {name!r}; choose from {list(CORE_CANDIDATES + OPTIONAL_CANDIDATES)}"
+        )
+    if name in OPTIONAL_CANDIDATES and importlib.util.find_spec(name) is None:
+        raise ConfigError(
+            f"candidate {name!r} needs the optional package {name!r}; install it "
+            f"(pip install {name}) or drop it from the candidates"
+        )
+    return _REGISTRY[name](grid, random_state)

@@ -1,0 +1,299 @@
+"""``run(config)``: the stages in order, each an importable function; no maths here."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import rasterio
+from tqdm.auto import tqdm
+
+from . import __version__
+from .config import RunConfig
+from .covariates.catalogue import write_catalogue
+from .covariates.stack import CovariateSource, build_stack, sample_stack, stack_path
+from .errors import ConfigError
+from .features import feature_table
+from .grid import Grid
+from .modelio import atomic_write_text
+from .predict import predict_map
+from .rasterio_io import open_tiled, scratch_path, to_cog
+
+__all__ = [
+    "covariate_stage",
+    "feature_stage",
+    "map_stage",
+    "run",
+    "site_stage",
+    "truth_stage",
+]
+
+log = logging.getLogger(__name__)
+
+
+def _world(cfg: RunConfig) -> Any:
+    from .demo.world import VirtualWorld, WorldSettings
+
+    return VirtualWorld(WorldSettings(**cfg.world))
+
+
+def covariate_source(cfg: RunConfig) -> CovariateSource:
+    """The configured source of factors: the virtual world or real data."""
+    kind = cfg.covariates.get("source", "demo")
+    if kind == "demo":
+        return _world(cfg)  # type: ignore[no-any-return]
+    if kind == "real":
+        from .covariates.sources.real import RealSources
+
+        return RealSources.from_config(cfg.covariates.get("real", {}), base_dir=cfg.base_dir)
+    raise ConfigError(f"[covariates].source = {kind!r} is unknown; use \"demo\" or \"real\"")
+
+
+def covariate_stage(cfg: RunConfig, source: CovariateSource, progress: bool = True) -> dict[int, Path]:
+    """Build the factor stack of every epoch (reused when it already exists for this grid)."""
+    folder = cfg.out / "covariates"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for epoch in cfg.epochs:
+        path = stack_path(folder, epoch)
+        if not _is_current(path, cfg.grid, list(source.factor_names)):
+            build_stack(source, cfg.grid, epoch, path, window_years=cfg.window_years,
+                        tile_shape=cfg.tile_shape, progress=progress)
+        paths[epoch] = path
+    sources = source.sources() if hasattr(source, "sources") else {}
+    write_catalogue(folder / "factors.csv", sources, cfg.window_years)
+    return paths
+
+
+def _is_current(path: Path, grid: Grid, names: list[str]) -> bool:
+    if not path.is_file():
+        return False
+    with rasterio.open(path) as ds:
+        return grid.matches(ds.crs, ds.transform, (ds.height, ds.width)) and list(ds.descriptions) == names
+
+
+def _land_at(grid: Grid) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    from rasterio.windows import Window
+
+    from .demo.layers import land_fraction
+
+    def is_land(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        rows, cols = grid.index(lon, lat)
+        out = np.zeros(len(rows), dtype=bool)
+        for i in np.flatnonzero(rows >= 0):
+            out[i] = land_fraction(grid, Window(int(cols[i]), int(rows[i]), 1, 1))[0, 0] >= 0.5
+        return out
+
+    return is_land
+
+
+def site_stage(cfg: RunConfig, stacks: dict[int, Path]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Read the configured site sources, QC them against the land mask and the MAAT layer, write ``sites/``."""
+    from .sites import QCSettings, build_sites, read_ghcnm, stations_nonpermafrost, write_ghcnm, write_sites
+
+    out = cfg.out / "sites"
+    extra: dict[str, Any] = {}
+    if cfg.sites.get("source", "demo") == "demo":
+        from .demo.sites import sample_sites
+
+        demo = sample_sites(_world(cfg), cfg.grid, list(cfg.epochs), seed=cfg.seed + 7)
+        inputs = out / "input"
+        inputs.mkdir(parents=True, exist_ok=True)
+        inv, dat = write_ghcnm(demo.stations, demo.station_monthly,
+                               inputs / "ghcnm.tavg.virtual.inv", inputs / "ghcnm.tavg.virtual.dat")
+        demo.boreholes.to_csv(inputs / "boreholes.csv", index=False)
+        demo.planted.to_csv(inputs / "planted_defects.csv", index=False)
+        inventory, monthly = read_ghcnm(inv, dat)
+        stations = stations_nonpermafrost(inventory, monthly, list(cfg.epochs), window=cfg.window_years)
+        raw = pd.concat([demo.boreholes, stations], ignore_index=True)
+        extra["planted"] = demo.planted
+    else:
+        raw = read_site_inputs(cfg)
+
+    def maat(lon: np.ndarray, lat: np.ndarray, epoch: int) -> np.ndarray:
+        return sample_stack(stacks[epoch], cfg.grid, lon, lat, ["maat"])[:, 0]
+
+    sites, report = build_sites(raw, cfg.grid, list(cfg.epochs), is_land=_land_at(cfg.grid),
+                                maat=maat, settings=QCSettings.from_dict(cfg.qc))
+    write_sites(sites, report, out)
+    return sites, report, extra
+
+
+def read_site_inputs(cfg: RunConfig) -> pd.DataFrame:
+    """Read every ``[[sites.inputs]]`` table of a real-data config into one raw site table."""
+    from . import sites as S
+
+    tables = []
+    for i, spec in enumerate(cfg.sites.get("inputs", [])):
+        spec = dict(spec)
+        kind = spec.pop("type", None)
+        if "path" not in spec:
+            raise ConfigError(f"[[sites.inputs]] #{i + 1} lacks `path`; add the file to read")
+        path = cfg.base_dir / spec.pop("path")
+        if kind == "table":
+            tables.append(S.read_table(path, **spec))
+        elif kind == "gtnp":
+            tables.append(S.read_gtnp(path, epochs=list(cfg.epochs), **spec))
+        elif kind == "permos":
+            tables.append(S.read_permos(path, epochs=list(cfg.epochs), **spec))
+        elif kind == "ghcn":
+            inventory, monthly = S.read_ghcnm(path, cfg.base_dir / spec.pop("data"))
+            tables.append(S.stations_nonpermafrost(inventory, monthly, list(cfg.epochs),
+                                                   window=cfg.window_years, **spec))
+        else:
+            raise ConfigError(
+                f"[[sites.inputs]] #{i + 1} has type = {kind!r}; use \"table\", \"gtnp\", \"permos\" or \"ghcn\""
+            )
+    if not tables:
+        raise ConfigError("[sites] has no inputs; add [[sites.inputs]] tables or use source = \"demo\"")
+    return pd.concat(tables, ignore_index=True)
+
+
+def feature_stage(cfg: RunConfig, sites: pd.DataFrame, stacks: dict[int, Path], names: list[str]) -> pd.DataFrame:
+    """Factor values at the sites; written to ``models/feature_table.parquet``."""
+    table = feature_table(
+        sites, names, lambda epoch, lon, lat: sample_stack(stacks[epoch], cfg.grid, lon, lat, names)
+    )
+    (cfg.out / "models").mkdir(parents=True, exist_ok=True)
+    table.to_parquet(cfg.out / "models" / "feature_table.parquet", index=False)
+    return table
+
+
+def map_stage(cfg: RunConfig, model: Any, features: list[str], stacks: dict[int, Path],
+              model_name: str, progress: bool = True) -> dict[int, Path]:
+    """Predict one map per epoch: ``maps/permafrost_<year>.tif``."""
+    maps = {}
+    for epoch in cfg.epochs:
+        maps[epoch] = predict_map(model, features, stacks[epoch], cfg.grid,
+                                  cfg.out / "maps" / f"permafrost_{epoch}.tif", epoch=epoch,
+                                  model_name=model_name, tile_shape=cfg.tile_shape, progress=progress)
+    return maps
+
+
+def truth_stage(cfg: RunConfig, world: Any, progress: bool = True) -> dict[int, Path]:
+    """The virtual world's true map per epoch: ``truth/permafrost_truth_<year>.tif`` (demo only)."""
+    paths = {}
+    for epoch in cfg.epochs:
+        final = cfg.out / "truth" / f"permafrost_truth_{epoch}.tif"
+        with scratch_path(final) as work:
+            with open_tiled(work, cfg.grid, 1, "uint8", 255, ["class"],
+                            tags={"epoch": epoch, "rule": "TTOP < 0 degC (virtual world)"}) as ds:
+                for w in tqdm(list(cfg.grid.tiles(cfg.tile_shape)), desc=f"truth {epoch}",
+                              unit="tile", disable=not progress):
+                    ds.write(world.truth(cfg.grid, epoch, w, cfg.window_years)[None], window=w)
+            to_cog(work, final)
+        paths[epoch] = final
+    return paths
+
+
+def truth_agreement(maps: dict[int, Path], truths: dict[int, Path], grid: Grid,
+                    tile_shape: tuple[int, int]) -> dict[str, float]:
+    """Share of land cells (truth not nodata) where the mapped class equals the true class."""
+    out = {}
+    for epoch, path in maps.items():
+        agree = total = 0
+        with rasterio.open(path) as m, rasterio.open(truths[epoch]) as t:
+            for w in grid.tiles(tile_shape):
+                pred, true = m.read(1, window=w), t.read(1, window=w)
+                land = true != 255
+                agree += int((pred[land] == true[land]).sum())
+                total += int(land.sum())
+        out[str(epoch)] = agree / total if total else float("nan")
+    return out
+
+
+def run(cfg: RunConfig, progress: bool = True, echo: Callable[[str], None] = log.info) -> dict[str, Any]:
+    """Run every stage for ``cfg`` and write ``summary.json``; return the summary."""
+    from .change import run_change_stage
+    from .report import write_report
+    from .selection import ModelSettings, run_model_stage
+
+    t0 = time.perf_counter()
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+
+    def lap(name: str, start: float) -> None:
+        timings[name] = round(time.perf_counter() - start, 2)
+        echo(f"[{name}] done in {timings[name]:.1f} s")
+
+    source = covariate_source(cfg)
+    names = list(source.factor_names)
+    t = time.perf_counter()
+    stacks = covariate_stage(cfg, source, progress)
+    lap("covariates", t)
+
+    t = time.perf_counter()
+    sites, report, extra = site_stage(cfg, stacks)
+    lap("sites", t)
+    n_dropped = int((report["action"] == "dropped").sum()) if len(report) else 0
+    echo(f"sites: {len(sites)} site-epoch rows kept, {n_dropped} points dropped by QC "
+         f"(see {cfg.out / 'sites' / 'qc_report.csv'})")
+
+    t = time.perf_counter()
+    table = feature_stage(cfg, sites, stacks, names)
+    models_cfg = dict(cfg.models)
+    profile = models_cfg.pop("profile", "demo")
+    base = ModelSettings.published() if profile == "published" else ModelSettings.demo()
+    settings = ModelSettings.from_dict({**base.to_dict(), **models_cfg})
+    result = run_model_stage(table, names, cfg.out / "models", settings, n_jobs=cfg.n_jobs, seed=cfg.seed)
+    lap("models", t)
+    cv = result.summary
+    for scheme in ("random", "spatial"):
+        acc = cv[scheme]["accuracy"]
+        echo(f"CV {scheme:>7}: accuracy {acc['mean']:.3f} ± {acc['sd']:.3f}  ({cv['model']}, "
+             f"{len(result.features)} features)")
+
+    t = time.perf_counter()
+    maps = map_stage(cfg, result.model, result.features, stacks, cv["model"], progress)
+    lap("maps", t)
+
+    summary: dict[str, Any] = {
+        "tool": "permamap",
+        "version": __version__,
+        "grid": cfg.grid.to_dict(),
+        "epochs": list(cfg.epochs),
+        "sites": {"kept": len(sites), "dropped": n_dropped, "rows_in_feature_table": len(table)},
+        "cv": {"model": cv["model"], "features": result.features,
+               "random": cv["random"], "spatial": cv["spatial"]},
+    }
+    if cfg.is_demo:
+        t = time.perf_counter()
+        truths = truth_stage(cfg, source, progress)
+        summary["truth_agreement"] = truth_agreement(maps, truths, cfg.grid, cfg.tile_shape)
+        lap("truth", t)
+
+    t = time.perf_counter()
+    change = run_change_stage(maps, cfg.grid, cfg.out / "change", elevation=stacks[cfg.epochs[0]],
+                              tile_shape=cfg.tile_shape)
+    summary["area_km2"] = change["area_km2"]
+    summary["change"] = {k: v for k, v in change.items() if k != "area_km2"}
+    lap("change", t)
+    summary["timings_s"] = timings
+    summary["timings_s"]["total"] = round(time.perf_counter() - t0, 2)
+    atomic_write_text(cfg.out / "summary.json", json.dumps(summary, indent=2, default=_json_default))
+
+    t = time.perf_counter()
+    write_report(cfg.out)
+    lap("report", t)
+    for epoch in cfg.epochs:
+        a = summary["area_km2"][str(epoch)]
+        line = f"{epoch}: permafrost extent {a['permafrost_extent_km2'] / 1e6:6.2f} M km²"
+        if "truth_agreement" in summary:
+            line += f", agreement with truth {summary['truth_agreement'][str(epoch)]:.1%} of land cells"
+        echo(line)
+    echo(f"wrote {cfg.out / 'report.html'} and {cfg.out / 'summary.json'}")
+    return summary
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")

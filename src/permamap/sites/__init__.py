@@ -1,0 +1,90 @@
+"""Sites: read observation sources, derive labels, quality-control them, write ``sites/``.
+
+The site stage turns borehole records (GTN-P, PERMOS), literature tables and weather stations
+(GHCN-M v4) into one table with one row per site and epoch (docs/contracts.md), and records
+every dropped, changed or merged point with its rule in a QC report.
+
+Examples
+--------
+>>> from permamap.grid import Grid
+>>> import pandas as pd
+>>> raw = pd.DataFrame({"site_id": ["lit:1", "lit:2"], "source": "lit",
+...                     "lon": [100.5, 500.0], "lat": [60.5, 60.5], "label": [1, 0]})
+>>> sites, report = build_sites(raw, Grid.from_bounds((25, 25, 180, 84), res=1), [2000, 2005])
+>>> sites[["site_id", "epoch"]].to_numpy().tolist()
+[['lit:1', 2000], ['lit:1', 2005]]
+>>> report["rule"].tolist()
+['invalid_coordinates']
+"""
+
+from __future__ import annotations
+
+from .build import (
+    QC_REPORT_COLUMNS,
+    SITE_COLUMNS,
+    build_sites,
+    summarize,
+    validate_raw,
+    write_sites,
+)
+from .labels import (
+    label_from_magt,
+    magt_profile,
+    monthly_means,
+    select_magt,
+    station_maat,
+    stations_nonpermafrost,
+)
+from .qc import (
+    CLIMATE_CONTRADICTION,
+    DUPLICATE_CONFLICT,
+    DUPLICATE_MERGED,
+    IN_SEA,
+    INVALID_COORDINATES,
+    NO_EPOCH,
+    OUTSIDE_GRID,
+    RULES,
+    SWAPPED_COORDINATES,
+    UNCLEAR_LABEL,
+    QCSettings,
+)
+from .readers import (
+    RAW_COLUMNS,
+    read_ghcnm,
+    read_gtnp,
+    read_permos,
+    read_table,
+    write_ghcnm,
+)
+
+__all__ = [
+    "CLIMATE_CONTRADICTION",
+    "DUPLICATE_CONFLICT",
+    "DUPLICATE_MERGED",
+    "INVALID_COORDINATES",
+    "IN_SEA",
+    "NO_EPOCH",
+    "OUTSIDE_GRID",
+    "QC_REPORT_COLUMNS",
+    "RAW_COLUMNS",
+    "RULES",
+    "SITE_COLUMNS",
+    "SWAPPED_COORDINATES",
+    "UNCLEAR_LABEL",
+    "QCSettings",
+    "build_sites",
+    "label_from_magt",
+    "magt_profile",
+    "monthly_means",
+    "read_ghcnm",
+    "read_gtnp",
+    "read_permos",
+    "read_table",
+    "select_magt",
+    "station_maat",
+    "stations_nonpermafrost",
+    "summarize",
+    "validate_raw",
+    "write_ghcnm",
+    "write_sites",
+]

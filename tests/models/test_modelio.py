@@ -1,0 +1,90 @@
+"""Model artefact: skops round trip, model card, feature checks at predict time."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from permamap.errors import DataError, InputFileError
+from permamap.modelio import FeatureGuard, load_model, save_model, training_hash
+
+
+@parametrize_with_checks([FeatureGuard(LogisticRegression())])
+def test_feature_guard_is_a_sklearn_estimator(estimator, check) -> None:
+    check(estimator)
+
+
+@pytest.fixture
+def fitted() -> tuple[FeatureGuard, pd.DataFrame]:
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(60, 3)), columns=["maat", "snow", "elev"])
+    y = (X["maat"] < 0).astype(int)
+    from sklearn.ensemble import RandomForestClassifier
+
+    guard = FeatureGuard(RandomForestClassifier(20, random_state=0), ["maat", "snow", "elev"])
+    return guard.fit(X, y), X
+
+
+def test_round_trip_predicts_the_same(tmp_path, fitted) -> None:
+    guard, X = fitted
+    card = {"model": "random_forest", "features": ["maat", "snow", "elev"], "seed": 0}
+    save_model(guard, card, tmp_path)
+    loaded, card2 = load_model(tmp_path / "model.skops")
+    assert card2 == card
+    np.testing.assert_array_equal(loaded.predict_proba(X), guard.predict_proba(X))
+    # tables may come in any column order, arrays in card order
+    np.testing.assert_array_equal(
+        loaded.predict_proba(X[["elev", "maat", "snow"]]), guard.predict_proba(X.to_numpy())
+    )
+    assert not list(tmp_path.glob("*.tmp"))  # atomic writes leave no temp files
+
+
+def test_predict_time_feature_errors(tmp_path, fitted) -> None:
+    guard, X = fitted
+    save_model(guard, {"features": ["maat", "snow", "elev"]}, tmp_path)
+    model, _ = load_model(tmp_path)
+    with pytest.raises(DataError, match=r"lacks feature\(s\) \['snow'\].*supply those factors"):
+        model.predict_proba(X[["maat", "elev"]])
+    with pytest.raises(DataError, match="select the model card's features in order"):
+        model.predict_proba(X.to_numpy()[:, :2])
+    bad = X.to_numpy().copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(DataError, match=r"NaN.*\['snow'\].*mask nodata"):
+        model.predict_proba(bad)
+
+
+def test_card_must_match_model(tmp_path, fitted) -> None:
+    guard, _ = fitted
+    with pytest.raises(DataError, match="same feature list"):
+        save_model(guard, {"features": ["maat"]}, tmp_path)
+    save_model(guard, {"features": ["maat", "snow", "elev"]}, tmp_path)
+    (tmp_path / "model_card.json").write_text(json.dumps({"features": ["maat"]}))
+    with pytest.raises(InputFileError, match="do not belong together"):
+        load_model(tmp_path)
+
+
+def test_untrusted_types_are_refused(tmp_path) -> None:
+    import skops.io as sio
+
+    (tmp_path / "model.skops").write_bytes(sio.dumps(FeatureGuard(LogisticRegression())))
+    (tmp_path / "model_card.json").write_text(json.dumps({"features": ["a"]}))
+    with pytest.raises(InputFileError, match="does not trust"):
+        load_model(tmp_path)
+
+
+def test_missing_files(tmp_path) -> None:
+    with pytest.raises(InputFileError, match="does not exist"):
+        load_model(tmp_path)
+
+
+def test_training_hash_changes_with_data() -> None:
+    X = np.zeros((3, 2))
+    y = np.array([0, 1, 0])
+    h = training_hash(X, y, ["a", "b"])
+    assert h != training_hash(X, y, ["b", "a"])
+    assert h != training_hash(X + 1, y, ["a", "b"])

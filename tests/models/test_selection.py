@@ -1,0 +1,242 @@
+"""Model stage: metrics, interval and one-SE rules, settings, and the stage end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    brier_score_loss,
+    cohen_kappa_score,
+    f1_score,
+    roc_auc_score,
+)
+
+from permamap.errors import ConfigError, DataError
+from permamap.modelio import load_model
+from permamap.selection import (
+    METRICS,
+    ModelSettings,
+    fold_metrics,
+    paired_comparison,
+    pick_one_se,
+    run_model_stage,
+    summarize_scores,
+)
+
+from .conftest import make_table
+
+FEATURES = ["f0", "f1", "f2", "f3", "f4"]
+COSTS = {"logistic_regression": 0.05, "decision_tree": 0.03, "random_forest": 1.0}
+
+
+def small_settings(**kw) -> ModelSettings:
+    base = dict(
+        candidates=("logistic_regression", "decision_tree", "random_forest"),
+        grid="small",
+        n_repeats=2,
+        n_folds=3,
+        knndm_nk_len=8,
+        inner_folds=2,
+        importance_repeats=2,
+        forward_pool=3,
+        forward_max_features=2,
+        size_variants=(5, 10),
+        cost_rows=1000,
+        costs=COSTS,
+    )
+    base.update(kw)
+    return ModelSettings.from_dict(base)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fold_metrics_match_sklearn(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 50)
+    p = np.clip(y * 0.6 + rng.uniform(0, 0.5, 50), 0, 1)
+    m = fold_metrics(y, p)
+    pred = (p >= 0.5).astype(int)
+    assert m["accuracy"] == pytest.approx(accuracy_score(y, pred))
+    assert m["f1"] == pytest.approx(f1_score(y, pred))
+    assert m["kappa"] == pytest.approx(cohen_kappa_score(y, pred))
+    assert m["roc_auc"] == pytest.approx(roc_auc_score(y, p))
+    assert m["pr_auc"] == pytest.approx(average_precision_score(y, p))
+    assert m["brier"] == pytest.approx(brier_score_loss(y, p))
+
+
+def test_fold_metrics_one_class_test_fold() -> None:
+    m = fold_metrics([1, 1, 1], [0.9, 0.8, 0.2])
+    assert np.isnan(m["roc_auc"]) and np.isnan(m["pr_auc"])
+    assert m["accuracy"] == pytest.approx(2 / 3)
+
+
+def test_one_se_rule_prefers_simplest_within_noise() -> None:
+    # SE of the best = 0.04 / sqrt(4) = 0.02; 0.89 is within it, 0.85 is not.
+    assert pick_one_se([0.85, 0.89, 0.90], [0.04, 0.04, 0.04], n_splits=4) == 1
+    assert pick_one_se([0.85, 0.89, 0.90], [0.0, 0.0, 0.0], n_splits=4) == 2
+
+
+def test_summary_interval_and_paired_comparison() -> None:
+    keys = [(r, f) for r in range(2) for f in range(5)]
+    a = np.linspace(0.80, 0.90, 10)
+    rows = [("a", "spatial", r, f, "accuracy", v) for (r, f), v in zip(keys, a, strict=True)]
+    rows += [("b", "spatial", r, f, "accuracy", v - 0.05) for (r, f), v in zip(keys, a, strict=True)]
+    scores = pd.DataFrame(rows, columns=["model", "scheme", "repeat", "fold", "metric", "value"])
+    s = summarize_scores(scores, {"spatial": 0.25}).set_index("model")
+    sd = np.std(a, ddof=1)
+    assert s.loc["a", "sd"] == pytest.approx(sd)
+    assert s.loc["a", "se"] == pytest.approx(np.sqrt((1 / 10 + 0.25) * sd**2))
+    assert s.loc["a", "ci_low"] < s.loc["a", "mean"] < s.loc["a", "ci_high"]
+    (cmp,) = paired_comparison(scores, "a", "spatial", "accuracy", 0.25)
+    assert cmp["diff_mean"] == pytest.approx(0.05)
+    assert cmp["p_value"] < 1e-6  # identical folds: a constant difference is certain
+
+
+def test_settings_validation() -> None:
+    assert ModelSettings.demo().n_repeats == 3
+    pub = ModelSettings.published()
+    assert (pub.n_repeats, pub.n_folds, pub.grid) == (40, 5, "full")
+    assert len(pub.candidates) >= 13
+    with pytest.raises(ConfigError, match="allowed keys"):
+        ModelSettings.from_dict({"n_repeat": 3})
+    with pytest.raises(ConfigError, match="choose from"):
+        ModelSettings.from_dict({"candidates": ["catboost"]})
+    with pytest.raises(ConfigError, match="one of"):
+        ModelSettings.from_dict({"spatial_method": "buffer"})
+    with pytest.raises(ConfigError, match="at least 2"):
+        ModelSettings.from_dict({"n_folds": 1})
+    assert ModelSettings.from_dict({"candidates": ["lda"]}).candidates == ("lda",)
+
+
+@pytest.fixture(scope="module")
+def stage(tmp_path_factory):
+    from .conftest import make_table
+
+    rng = np.random.default_rng(5)
+    pred = np.column_stack([rng.uniform(25, 180, 300), rng.uniform(25, 84, 300)])
+    out = tmp_path_factory.mktemp("models")
+    table = make_table()
+    result = run_model_stage(
+        table, FEATURES, out, small_settings(), n_jobs=1, seed=0, prediction_lonlat=pred
+    )
+    return table, out, result, pred
+
+
+def test_stage_writes_contract_files(stage) -> None:
+    table, out, result, _ = stage
+    scores = pd.read_csv(out / "cv_scores.csv")
+    assert list(scores.columns) == ["model", "scheme", "repeat", "fold", "metric", "value"]
+    assert set(scores["metric"]) == set(METRICS)
+    assert set(scores["scheme"]) == {"random", "spatial"}
+    assert set(scores["model"]) >= {"logistic_regression", "decision_tree", "random_forest"}
+    # every model × scheme × metric has one value per repeat × fold
+    counts = scores.groupby(["model", "scheme", "metric"]).size()
+    assert (counts == 2 * 3).all()
+    sel = json.loads((out / "selection.json").read_text())
+    assert {"importance", "combinations", "chosen"} <= set(sel)
+    assert {"feature", "permutation_mean", "permutation_sd", "impurity"} <= set(sel["importance"][0])
+    assert {"features", "scheme", "metric", "mean", "sd"} <= set(sel["combinations"][0])
+    assert sel["chosen"] == result.features
+    assert {"cost_s_per_million", "pareto", "chosen"} <= set(sel["cost_front"][0])
+    card = json.loads((out / "model_card.json").read_text())
+    for key in ("features", "params", "training_hash", "cv", "versions", "seed", "model"):
+        assert key in card
+    assert set(card["cv"]) == {"random", "spatial"}
+    assert {"mean", "sd", "ci95"} <= set(card["cv"]["spatial"]["accuracy"])
+    assert not list(out.glob("*.tmp"))
+
+
+def test_stage_result_and_saved_model_agree(stage) -> None:
+    table, out, result, _ = stage
+    s = result.summary
+    assert s["model"] == result.card["model"] and s["features"] == result.features
+    assert set(s["random"]["accuracy"]) == {"mean", "sd"}
+    assert 0.5 < s["spatial"]["accuracy"]["mean"] <= 1.0
+    model, card = load_model(out / "model.skops")
+    assert card["features"] == result.features
+    X = table[result.features].to_numpy()
+    np.testing.assert_allclose(model.predict_proba(X), result.model.predict_proba(X))
+    # f0 carries the rule, so it must be chosen and ranked first
+    assert "f0" in result.features
+    assert result.selection["importance"][0]["feature"] == "f0"
+
+
+def test_chosen_subset_prefers_fewer_features(stage) -> None:
+    _, _, result, _ = stage
+    combos = pd.DataFrame(result.selection["combinations"])
+    best = combos["mean"].max()
+    chosen = combos[combos["features"].apply(lambda f: sorted(f) == sorted(result.features))]
+    assert len(chosen)
+    # nothing smaller scores as well as the best
+    smaller = combos[combos["n_features"] < len(result.features)]
+    assert (smaller["mean"] < best).all()
+
+
+def test_same_seed_same_results(stage, tmp_path) -> None:
+    table, out, result, pred = stage
+    again = run_model_stage(
+        table, FEATURES, tmp_path, small_settings(), n_jobs=1, seed=0, prediction_lonlat=pred
+    )
+    assert (tmp_path / "cv_scores.csv").read_text() == (out / "cv_scores.csv").read_text()
+    assert again.features == result.features
+    assert again.summary == result.summary
+    assert again.card["training_hash"] == result.card["training_hash"]
+
+
+def _bad(table: pd.DataFrame, kind: str) -> pd.DataFrame:
+    t = table.copy()
+    if kind == "one_class":
+        t["label"] = 1
+    elif kind == "nan":
+        t.loc[3, "f2"] = np.nan
+    elif kind == "missing":
+        t = t.drop(columns="f4")
+    elif kind == "few":
+        t = t.head(8)
+    elif kind == "labels":
+        t.loc[0, "label"] = 2
+    return t
+
+
+@pytest.mark.parametrize(
+    ("kind", "match"),
+    [
+        ("one_class", "add sites of the missing class"),
+        ("nan", r"NaN.*'f2'.*drop those rows or fill"),
+        ("missing", r"lacks column\(s\) \['f4'\]"),
+        ("few", "add sites or"),
+        ("labels", "must be 1 .permafrost. or 0"),
+    ],
+)
+def test_bad_input_errors(tmp_path, kind: str, match: str) -> None:
+    with pytest.raises(DataError, match=match):
+        run_model_stage(_bad(make_table(), kind), FEATURES, tmp_path, small_settings(), n_jobs=1)
+
+
+def test_block_scheme_and_nested_tuning(tmp_path) -> None:
+    settings = small_settings(
+        candidates=("logistic_regression", "decision_tree"),
+        spatial_method="block",
+        block_size_km=300.0,
+        tuning="nested",
+        forward_max_features=1,
+    )
+    result = run_model_stage(make_table(), FEATURES, tmp_path, settings, n_jobs=1)
+    assert result.card["cv_protocol"]["spatial"]["block_size_km"] == 300.0
+    assert result.card["cv_protocol"]["n_evaluation_rows"] == 160
+
+
+def test_dask_backend_runs_the_same_code(tmp_path, stage) -> None:
+    distributed = pytest.importorskip("distributed")
+    table, out, result, pred = stage
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2) as client:
+        settings = small_settings(scheduler=client.scheduler.address)
+        again = run_model_stage(
+            table, FEATURES, tmp_path, settings, n_jobs=2, seed=0, prediction_lonlat=pred
+        )
+    assert (tmp_path / "cv_scores.csv").read_text() == (out / "cv_scores.csv").read_text()
+    assert again.features == result.features
