@@ -16,6 +16,7 @@ demo: $(STAMP)
 	$(BIN)/permamap demo
 
 test: $(STAMP)
+	bash scripts/install-chromium.sh || echo "chromium unavailable: the browser test of report.html will skip"
 	$(BIN)/python -m pytest -q -m "not slow"
 
 test-slow: $(STAMP)

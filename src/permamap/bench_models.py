@@ -52,7 +52,11 @@ def synthetic_sites(n_sites: int = 1749, n_factors: int = 20, seed: int = 0) -> 
         src += [f"demo-borehole-{name}"] * m
     n_scatter = n_sites - int(n_clustered.sum())
     lon.append(rng.uniform(25, 180, n_scatter))
-    lat.append(np.degrees(np.arcsin(rng.uniform(np.sin(np.radians(25)), np.sin(np.radians(84)), n_scatter))))
+    lat.append(
+        np.degrees(
+            np.arcsin(rng.uniform(np.sin(np.radians(25)), np.sin(np.radians(84)), n_scatter))
+        )
+    )
     src += ["demo-station"] * n_scatter
     lon_a = np.clip(np.concatenate(lon), -180, 180)
     lat_a = np.clip(np.concatenate(lat), 25, 84)
@@ -145,8 +149,10 @@ def run(quick: bool = False, *, n_jobs: int = -1, seed: int = 0) -> dict[str, An
         "spatial_accuracy": s["spatial"]["accuracy"],
         "prediction_s_per_million_cells": result.card.get("prediction_s_per_million_cells"),
     }
-    print(f"model stage ({out['profile']} profile): {out['n_candidates']} candidates, "
-          f"{out['cv']} random + spatial CV, {out['n_sites']} sites x {out['n_factors']} factors")
+    print(
+        f"model stage ({out['profile']} profile): {out['n_candidates']} candidates, "
+        f"{out['cv']} random + spatial CV, {out['n_sites']} sites x {out['n_factors']} factors"
+    )
     print(f"wall time: {wall:.1f} s on {os.cpu_count()} cores")
     for step, sec in result.timings.items():
         print(f"  {step:<14s} {sec:8.1f} s")

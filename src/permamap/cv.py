@@ -96,7 +96,7 @@ def _radians_latlon(lonlat: np.ndarray) -> np.ndarray:
 
 
 def _lonlat_to_xyz(lonlat: np.ndarray) -> np.ndarray:
-    """Unit vectors on the sphere: a Euclidean embedding in which chord length grows with arc length."""
+    """Unit vectors on the sphere: a Euclidean embedding where chord length grows with arc."""
     lon, lat = np.radians(lonlat[:, 0]), np.radians(lonlat[:, 1])
     return np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
 
@@ -144,7 +144,9 @@ def _pairwise_km(lonlat: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_domain(bounds: tuple[float, float, float, float], n: int, land_only: bool) -> np.ndarray:
+def _cached_domain(
+    bounds: tuple[float, float, float, float], n: int, land_only: bool
+) -> np.ndarray:
     pts = _domain_points(bounds, n, land_only)
     pts.setflags(write=False)
     return pts
@@ -195,7 +197,9 @@ def _domain_points(
         except ImportError:  # optional: the box itself is a usable, if coarser, domain
             logger.info("global_land_mask not installed; prediction domain keeps ocean points")
         else:
-            on_land = globe.is_land(pts[:, 1], np.where(pts[:, 0] > 180, pts[:, 0] - 360, pts[:, 0]))
+            on_land = globe.is_land(
+                pts[:, 1], np.where(pts[:, 0] > 180, pts[:, 0] - 360, pts[:, 0])
+            )
             if on_land.any():
                 pts = pts[on_land]
     return pts
@@ -257,8 +261,8 @@ def autocorrelation_range_km(
     over three bins and counted only where a bin has at least ``min_pairs`` pairs, reaches
     ``sill_fraction`` of the sill. Pairs of sites closer than this are statistically dependent, so
     blocks at least this wide keep test sites from having near-copies in training (Roberts et al.
-    2017). If the semivariance never reaches the sill, the largest lag is returned, and if the labels
-    have no variance the rule cannot be applied (:class:`DataError`).
+    2017). If the semivariance never reaches the sill, the largest lag is returned; if the
+    labels have no variance the rule cannot be applied (:class:`DataError`).
 
     Examples
     --------
@@ -282,7 +286,10 @@ def autocorrelation_range_km(
     g = np.where(n_pairs >= min_pairs, gamma, np.nan)
     # Three-bin running mean of the valid bins, to stop one noisy bin from deciding the range.
     smooth = np.array(
-        [np.nanmean(g[max(0, i - 1) : i + 2]) if np.isfinite(g[i]) else np.nan for i in range(len(g))]
+        [
+            np.nanmean(g[max(0, i - 1) : i + 2]) if np.isfinite(g[i]) else np.nan
+            for i in range(len(g))
+        ]
     )
     hit = np.flatnonzero(np.nan_to_num(smooth, nan=-1.0) >= sill_fraction * sill)
     rng_km = float(lag[hit[0]]) if hit.size else float(lag[-1])
@@ -429,7 +436,7 @@ class SpatialBlockKFold(_RepeatedSpatialCV):
         self.random_state = random_state
 
     def resolve_block_size_km(self, X: Any, y: Any = None) -> float:
-        """The block size in km: ``block_size_km`` or, when None, the labels' autocorrelation range."""
+        """Block size in km: ``block_size_km`` or, when None, the labels' autocorrelation range."""
         if self.block_size_km is not None:
             size = float(self.block_size_km)
             if not np.isfinite(size) or size <= 0:
@@ -505,16 +512,18 @@ def _cv_distances_km(
 def w_statistic(lonlat: Any, folds: Any, prediction_lonlat: Any) -> float:
     """Wasserstein-1 distance (km) between CV and prediction nearest-neighbour distances.
 
-    ``W = integral |G*_j(r) - G_ij(r)| dr``, where ``G*_j`` is the ECDF of the distance from each test
-    site to the nearest training site of its fold and ``G_ij`` the ECDF of the distance from each
-    prediction point to the nearest site. Lower means the folds mimic the prediction situation
+    ``W = integral |G*_j(r) - G_ij(r)| dr``, where ``G*_j`` is the ECDF of the distance from each
+    test site to the nearest training site of its fold and ``G_ij`` the ECDF of the distance from
+    each prediction point to the nearest site. Lower means the folds mimic the prediction situation
     better; this is the statistic kNNDM minimises.
 
     Examples
     --------
     >>> sites = np.array([[0.0, 0.0], [1.0, 0.0], [10.0, 0.0], [11.0, 0.0]])
-    >>> pred = np.array([[5.0, 0.0], [5.5, 0.0]])
-    >>> w_statistic(sites, [0, 0, 1, 1], pred) < w_statistic(sites, [0, 1, 0, 1], pred)
+    >>> pred = np.array([[20.0, 0.0], [21.0, 0.0]])  # prediction ~1000 km from the sites
+    >>> w_pairs = w_statistic(sites, [0, 0, 1, 1], pred)  # hold out whole pairs: ~1000 km gaps
+    >>> w_mixed = w_statistic(sites, [0, 1, 0, 1], pred)  # split pairs: ~111 km gaps
+    >>> w_pairs < w_mixed
     True
     """
     xy = _check_lonlat(lonlat, "lonlat")
@@ -566,8 +575,11 @@ class KNNDMKFold(_RepeatedSpatialCV):
     >>> lonlat = np.vstack([c + rng.normal(0, 0.5, (30, 2)) for c in centres])
     >>> cv = KNNDMKFold(n_splits=4, nk_len=20, random_state=0)
     >>> a = cv.assign(lonlat)
-    >>> sorted(np.bincount(a.folds[0]).tolist())
-    [30, 30, 30, 30]
+    >>> np.unique(a.folds[0]).tolist(), a.info["method"]
+    ([0, 1, 2, 3], 'hierarchical')
+    >>> folds = list(cv.split(lonlat))  # sklearn protocol: (train, test) index pairs
+    >>> len(folds)
+    4
     """
 
     def __init__(
@@ -785,7 +797,9 @@ class Splits:
         return cls("random", folds, units, {"method": "repeated stratified k-fold"})
 
     @classmethod
-    def from_splitter(cls, scheme: str, splitter: _RepeatedSpatialCV, X: Any, y: Any = None) -> Splits:
+    def from_splitter(
+        cls, scheme: str, splitter: _RepeatedSpatialCV, X: Any, y: Any = None
+    ) -> Splits:
         """Compute the folds of a spatial splitter once (``X`` = lon/lat degrees)."""
         a = splitter.assign(X, y)
         return cls(scheme, a.folds, a.units, dict(a.info))

@@ -98,8 +98,8 @@ def package_versions() -> dict[str, str]:
     """Versions of Python and the packages that define the artefact's behaviour."""
     import joblib
     import scipy
-    import skops
     import sklearn
+    import skops
 
     from . import __version__
 
@@ -186,7 +186,9 @@ class FeatureGuard(ClassifierMixin, BaseEstimator):
         bad = ~np.isfinite(arr)
         if bad.any():
             cols = np.flatnonzero(bad.any(axis=0))
-            label = [names[c] for c in cols] if names and len(names) == arr.shape[1] else cols.tolist()
+            label = (
+                [names[c] for c in cols] if names and len(names) == arr.shape[1] else cols.tolist()
+            )
             raise DataError(
                 f"input contains NaN or inf in {int(bad.any(axis=1).sum())} row(s), feature(s) "
                 f"{label}; mask nodata cells (or drop those sites) before calling the model"
@@ -218,7 +220,7 @@ class FeatureGuard(ClassifierMixin, BaseEstimator):
         arr = self._checked(X)
         return self.estimator_.predict(arr)
 
-    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
@@ -295,7 +297,9 @@ def load_model(path: str | Path) -> tuple[FeatureGuard, dict[str, Any]]:
     try:
         card = json.loads(card_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise InputFileError(f"{card_path} is not valid JSON ({exc}); re-run the model stage") from exc
+        raise InputFileError(
+            f"{card_path} is not valid JSON ({exc}); re-run the model stage"
+        ) from exc
     if not isinstance(card, dict) or not isinstance(card.get("features"), list):
         raise InputFileError(
             f"{card_path} has no 'features' list; it is not a permamap model card; re-run the "

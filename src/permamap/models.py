@@ -219,8 +219,8 @@ def _tree(grid: str, seed: int | None) -> Candidate:
             {"clf__max_depth": [3, 5, 8, 12, None], "clf__min_samples_leaf": [1, 5, 20]},
             {"clf__max_depth": [5, 10], "clf__min_samples_leaf": [5]},
         ),
-        complexity=lambda p: _depth(p.get("clf__max_depth", 8)) - 0.01 * p.get(
-            "clf__min_samples_leaf", 5
+        complexity=lambda p: (
+            _depth(p.get("clf__max_depth", 8)) - 0.01 * p.get("clf__min_samples_leaf", 5)
         ),
     )
 
@@ -236,8 +236,8 @@ def _forest(cls: type, name: str) -> Callable[[str, int | None], Candidate]:
                 {"clf__n_estimators": [50, 200], "clf__max_depth": [12, None]},
             ),
             size_param="clf__n_estimators",
-            complexity=lambda p: p.get("clf__n_estimators", 100) * _depth(
-                p.get("clf__max_depth", 16)
+            complexity=lambda p: (
+                p.get("clf__n_estimators", 100) * _depth(p.get("clf__max_depth", 16))
             ),
         )
 
@@ -299,8 +299,9 @@ def _mlp(grid: str, seed: int | None) -> Candidate:
             {"clf__hidden_layer_sizes": [(32,), (64,), (64, 32)], "clf__alpha": [1e-4, 1e-2]},
             {"clf__hidden_layer_sizes": [(32,), (64,)]},
         ),
-        complexity=lambda p: float(sum(p.get("clf__hidden_layer_sizes", (64,))))
-        - p.get("clf__alpha", 1e-4),
+        complexity=lambda p: (
+            float(sum(p.get("clf__hidden_layer_sizes", (64,)))) - p.get("clf__alpha", 1e-4)
+        ),
     )
 
 

@@ -1,4 +1,4 @@
-"""The model stage: compare candidates under random and spatial CV, select features, fit the final model.
+"""The model stage: compare candidates under random and spatial CV, select features, fit a model.
 
 Steps, each reusing the same :class:`~permamap.cv.Splits` (computed once):
 
@@ -6,8 +6,8 @@ Steps, each reusing the same :class:`~permamap.cv.Splits` (computed once):
    or data-sized spatial blocks) on site positions.
 2. **Tuning without leakage** – ``tuning="holdout"`` (default, cheap): a stratified share of the
    site locations (``tuning_fraction``) is set aside once; each candidate's grid is searched on it
-   with inner CV of the matching kind (stratified-grouped for the random scheme, spatial clusters for
-   the spatial one), and all outer CV runs on the remaining sites, which never influenced a
+   with inner CV of the matching kind (stratified-grouped for the random scheme, spatial clusters
+   for the spatial one), and all outer CV runs on the remaining sites, which never influenced a
    parameter. ``tuning="nested"``: a grid search inside every outer training fold (inner groups =
    the outer scheme's sites/blocks/clusters), exact and ``~inner_folds × grid`` times costlier.
    ``tuning="none"``: registry defaults. Inside every search a one-standard-error rule picks the
@@ -230,8 +230,11 @@ class ModelSettings:
         if not 0.05 <= self.tuning_fraction <= 0.5:
             raise bad("tuning_fraction", "must lie in [0.05, 0.5]", "e.g. 0.2")
         if not 1 / self.n_folds < self.knndm_maxp < 1:
-            raise bad("knndm_maxp", f"must lie in (1/n_folds, 1) = ({1 / self.n_folds:.2f}, 1)",
-                      "e.g. 0.5")
+            raise bad(
+                "knndm_maxp",
+                f"must lie in (1/n_folds, 1) = ({1 / self.n_folds:.2f}, 1)",
+                "e.g. 0.5",
+            )
         if self.choice_se < 0:
             raise bad("choice_se", "must be >= 0", "e.g. 1.0")
         if self.block_size_km is not None and not self.block_size_km > 0:
@@ -260,7 +263,9 @@ class ModelSettings:
         try:
             return cls(**kw)
         except TypeError as exc:  # e.g. comparing a string with a number in validation
-            raise ConfigError(f"model settings {dict(d)} have a value of the wrong type: {exc}") from exc
+            raise ConfigError(
+                f"model settings {dict(d)} have a value of the wrong type: {exc}"
+            ) from exc
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -302,7 +307,7 @@ def fold_metrics(y_true: Any, proba: Any) -> dict[str, float]:
     --------
     >>> m = fold_metrics([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9])
     >>> m["accuracy"], m["roc_auc"], round(m["brier"], 3)
-    (0.5, 0.75, 0.285)
+    (0.5, 0.75, 0.185)
     """
     y = np.asarray(y_true).astype(int)
     p = np.asarray(proba, dtype=float)
@@ -345,7 +350,8 @@ def _corrected_se(values: np.ndarray, ratio: float) -> float:
 def summarize_scores(scores: pd.DataFrame, ratios: Mapping[str, float]) -> pd.DataFrame:
     """Mean, sd, corrected SE and 95 % interval per model, scheme and metric.
 
-    ``ratios`` maps scheme → mean ``n_test / n_train`` of its folds (:meth:`Splits.test_train_ratio`).
+    ``ratios`` maps scheme to the mean ``n_test / n_train`` of its folds
+    (:meth:`Splits.test_train_ratio`).
     The interval is ``mean ± t(0.975, J-1) · SE`` with the Nadeau–Bengio corrected SE, because the
     J fold scores of repeated CV are not independent.
     """
@@ -386,9 +392,17 @@ def paired_comparison(
         t = float(d.mean() / se) if se > 0 else float("inf") if d.mean() > 0 else 0.0
         p = float(2 * stats.t.sf(abs(t), len(d) - 1)) if np.isfinite(t) else 0.0
         out.append(
-            {"best": best, "other": str(other), "scheme": scheme, "metric": metric,
-             "diff_mean": float(d.mean()), "diff_sd": float(d.std(ddof=1)), "t": t,
-             "p_value": p, "n_folds": len(d)}
+            {
+                "best": best,
+                "other": str(other),
+                "scheme": scheme,
+                "metric": metric,
+                "diff_mean": float(d.mean()),
+                "diff_sd": float(d.std(ddof=1)),
+                "t": t,
+                "p_value": p,
+                "n_folds": len(d),
+            }
         )
     return out
 
@@ -572,13 +586,21 @@ def _cv_scores(
         for (r, f), (tr, te) in zip(sp.keys(), sp, strict=True):
             jobs.append(
                 joblib.delayed(_evaluate_fold)(
-                    cand, params_by_scheme.get(scheme), X, y, tr, te, inners.get(scheme),
-                    settings.metric, settings.choice_se,
+                    cand,
+                    params_by_scheme.get(scheme),
+                    X,
+                    y,
+                    tr,
+                    te,
+                    inners.get(scheme),
+                    settings.metric,
+                    settings.choice_se,
                 )
             )
             keys.append((scheme, r, f))
     results = _run(jobs, n_jobs)
-    rows, used = [], {s: [] for s in splits}
+    rows: list[tuple[Any, ...]] = []
+    used: dict[str, list[dict[str, Any]]] = {s: [] for s in splits}
     for (scheme, r, f), (mets, params) in zip(keys, results, strict=True):
         used[scheme].append(params)
         rows.extend((name, scheme, r, f, m, mets[m]) for m in METRICS)
@@ -598,7 +620,8 @@ def prediction_cost(
     rng = np.random.default_rng(seed)
     rows = np.ascontiguousarray(X[rng.integers(0, len(X), n_rows)])
     params = estimator.get_params() if hasattr(estimator, "get_params") else {}
-    jobs_key = next((k for k in params if k.endswith("n_jobs")), None)
+    # Only estimators that parallelise prediction (forests, k-NN) carry a set n_jobs.
+    jobs_key = next((k for k in params if k.endswith("n_jobs") and params[k] is not None), None)
     old = params.get(jobs_key) if jobs_key else None
     if jobs_key:
         estimator.set_params(**{jobs_key: 1})
@@ -658,11 +681,11 @@ def _check_table(
     X = table[feats].to_numpy(dtype=np.float64)
     bad = ~np.isfinite(X)
     if bad.any():
-        counts = {feats[j]: int(bad[:, j].sum()) for j in np.flatnonzero(bad.any(axis=0))}
+        per_feature = {feats[j]: int(bad[:, j].sum()) for j in np.flatnonzero(bad.any(axis=0))}
         ids = table.loc[bad.any(axis=1), "site_id"].astype(str).head(5).tolist()
         raise DataError(
-            f"NaN or infinite factor values: {counts} (rows per feature; e.g. sites {ids}); the "
-            "model stage needs complete factors; drop those rows or fill the covariate gaps "
+            f"NaN or infinite factor values: {per_feature} (rows per feature; e.g. sites {ids}); "
+            "the model stage needs complete factors; drop those rows or fill the covariate gaps "
             "before training"
         )
     lab = pd.to_numeric(table["label"], errors="coerce")
@@ -705,14 +728,14 @@ def _location_ids(lonlat: np.ndarray) -> np.ndarray:
 def _tuning_rows(
     loc: np.ndarray, y: np.ndarray, fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified share of locations (by majority label) for tuning; returns (tune, evaluate) rows."""
+    """Stratified share of locations (by majority label) for tuning: (tune, evaluate) rows."""
     rng = check_random_state(seed)
     n_loc = loc.max() + 1
     maj = np.bincount(loc, weights=y, minlength=n_loc) / np.bincount(loc, minlength=n_loc) >= 0.5
     chosen = []
     for cls in (False, True):
         ids = np.flatnonzero(maj == cls)
-        take = int(round(fraction * len(ids)))
+        take = round(fraction * len(ids))
         chosen.append(rng.permutation(ids)[:take])
     tune_loc = np.zeros(n_loc, dtype=bool)
     tune_loc[np.concatenate(chosen)] = True
@@ -796,16 +819,27 @@ def _evaluate_subset(
 
 
 def _perm_importance_fold(
-    est: Any, X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray,
-    metric: str, n_repeats: int, seed: int,
+    est: Any,
+    X: np.ndarray,
+    y: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    metric: str,
+    n_repeats: int,
+    seed: int,
 ) -> np.ndarray:
     if len(np.unique(y[train])) < 2 or len(np.unique(y[test])) < 2:
         return np.full(X.shape[1], np.nan)
     with _quiet():
         est.fit(X[train], y[train])
         res = permutation_importance(
-            est, X[test], y[test], scoring=_SCORERS[metric], n_repeats=n_repeats,
-            random_state=seed, n_jobs=1,
+            est,
+            X[test],
+            y[test],
+            scoring=_SCORERS[metric],
+            n_repeats=n_repeats,
+            random_state=seed,
+            n_jobs=1,
         )
     return res.importances_mean
 
@@ -817,6 +851,294 @@ def _timed(timings: dict[str, float], key: str) -> Callable[[], None]:
         timings[key] = round(time.perf_counter() - t0, 2)
 
     return stop
+
+
+def _stats(vals: np.ndarray, ratio: float) -> dict[str, float]:
+    ok = vals[np.isfinite(vals)]
+    return {
+        "mean": float(ok.mean()) if ok.size else float("nan"),
+        "sd": float(ok.std(ddof=1)) if ok.size > 1 else float("nan"),
+        "se": _corrected_se(vals, ratio),
+    }
+
+
+@dataclass(frozen=True, eq=False)
+class _Data:
+    """The checked table: all rows (for the final fit) and the evaluation rows (for CV)."""
+
+    X_all: np.ndarray
+    y_all: np.ndarray
+    lonlat_all: np.ndarray
+    features: list[str]
+    tune_rows: np.ndarray
+    eval_rows: np.ndarray
+
+    @property
+    def X(self) -> np.ndarray:
+        return self.X_all[self.eval_rows]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.y_all[self.eval_rows]
+
+    @property
+    def lonlat(self) -> np.ndarray:
+        return self.lonlat_all[self.eval_rows]
+
+
+def _prepare(
+    table: pd.DataFrame, features: Sequence[str], settings: ModelSettings, seed: int
+) -> _Data:
+    X_all, y_all, lonlat_all, feats = _check_table(table, features, settings)
+    if settings.tuning == "holdout":
+        loc = _location_ids(lonlat_all)
+        tune_rows, eval_rows = _tuning_rows(loc, y_all, settings.tuning_fraction, seed)
+    else:
+        tune_rows, eval_rows = np.array([], dtype=int), np.arange(len(y_all))
+    counts = np.bincount(y_all[eval_rows], minlength=2)
+    if (counts < settings.n_folds).any():
+        raise DataError(
+            f"after setting aside {len(tune_rows)} tuning rows, class counts {counts.tolist()} "
+            f"cannot fill {settings.n_folds} folds; lower tuning_fraction, use tuning='nested' "
+            "or add sites"
+        )
+    return _Data(X_all, y_all, lonlat_all, feats, tune_rows, eval_rows)
+
+
+def _tune(
+    cands: Mapping[str, Candidate],
+    data: _Data,
+    splits: Mapping[str, Splits],
+    settings: ModelSettings,
+    seed: int,
+    n_jobs: int,
+) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, _Inner | None]]:
+    """Holdout tuning now (params per candidate and scheme), or inner specs for nested tuning."""
+    if settings.tuning == "nested":
+        return {}, {
+            "random": _Inner("random", _location_ids(data.lonlat), settings.inner_folds, seed),
+            # inner groups = the outer spatial units of the first repeat (blocks/clusters)
+            "spatial": _Inner("spatial", splits["spatial"].units[0], settings.inner_folds, seed),
+        }
+    if settings.tuning == "none":
+        return {}, {}
+    inner = {
+        "random": _Inner("random", _location_ids(data.lonlat_all), settings.inner_folds, seed),
+        "spatial": _Inner(
+            "spatial",
+            spatial_clusters(data.lonlat_all, settings.inner_folds * 4, random_state=seed),
+            settings.inner_folds,
+            seed,
+        ),
+    }
+    keys = [(name, scheme) for name in cands for scheme in ("random", "spatial")]
+    jobs = [
+        joblib.delayed(_search)(
+            cands[name],
+            data.X_all,
+            data.y_all,
+            data.tune_rows,
+            inner[scheme],
+            settings.metric,
+            settings.choice_se,
+        )
+        for name, scheme in keys
+    ]
+    tuned: dict[str, dict[str, dict[str, Any]]] = {}
+    for (name, scheme), params in zip(keys, _run(jobs, n_jobs), strict=True):
+        tuned.setdefault(name, {})[scheme] = params
+    return tuned, {}
+
+
+@dataclass(frozen=True, eq=False)
+class _Choice:
+    name: str
+    params: dict[str, Any]
+    best_name: str
+    cost: float
+    front: pd.DataFrame
+    size_front: list[dict[str, Any]]
+
+
+def _measured_cost(
+    cand: Candidate,
+    params: dict[str, Any],
+    X: np.ndarray,
+    y: np.ndarray,
+    settings: ModelSettings,
+    seed: int,
+) -> float:
+    """Fit ``cand`` with ``params`` on the evaluation rows and time its prediction."""
+    est = cand.build(params)
+    with _quiet():
+        est.fit(X, y)
+    return prediction_cost(est, X, n_rows=settings.cost_rows, seed=seed)
+
+
+def _pareto(mean: np.ndarray, cost: np.ndarray) -> list[bool]:
+    """True where no other option is at least as good and as cheap, and better in one."""
+    return [
+        not np.any((mean >= m) & (cost <= c) & ((mean > m) | (cost < c)))
+        for m, c in zip(mean, cost, strict=True)
+    ]
+
+
+def _choose(
+    cands: Mapping[str, Candidate],
+    summary: pd.DataFrame,
+    used_params: Mapping[str, Mapping[str, list[dict[str, Any]]]],
+    data: _Data,
+    splits: Mapping[str, Splits],
+    ratios: Mapping[str, float],
+    settings: ModelSettings,
+    seed: int,
+    n_jobs: int,
+) -> _Choice:
+    """Cheapest candidate within ``choice_se`` SE of the best spatial score, then its size."""
+    metric, sign = settings.metric, (1.0 if GREATER_IS_BETTER[settings.metric] else -1.0)
+    X, y = data.X, data.y
+    params_of = {n: _params_of(used_params[n]["spatial"]) for n in cands}
+    front = summary[(summary["scheme"] == "spatial") & (summary["metric"] == metric)]
+    front = front.set_index("model").loc[list(cands), ["mean", "sd", "se"]].reset_index()
+    front["cost_s_per_million"] = [
+        float(settings.costs[n])
+        if settings.costs and n in settings.costs
+        else _measured_cost(cands[n], params_of[n], X, y, settings, seed)
+        for n in front["model"]
+    ]
+    front["pareto"] = _pareto(
+        sign * front["mean"].to_numpy(), front["cost_s_per_million"].to_numpy()
+    )
+    choice = _one_se_rows(front, metric, settings.choice_se, ["cost_s_per_million", "model"])
+    name = str(choice["model"])
+    best_name = str(front.iloc[int(np.nanargmax(sign * front["mean"].to_numpy()))]["model"])
+    front["chosen"] = front["model"] == name
+    cand, params = cands[name], dict(params_of[name])
+    cost = float(choice["cost_s_per_million"])
+    size_front: list[dict[str, Any]] = []
+    if cand.size_param and settings.size_variants:
+        # Same spatial folds, only the ensemble size changes: skill vs prediction cost.
+        front_splits = splits["spatial"].head(settings.front_repeats)
+        current = params.get(cand.size_param) or cand.estimator.get_params()[cand.size_param]
+        recs = []
+        for size in sorted(set(settings.size_variants) | {int(current)}):
+            p = {**params, cand.size_param: size}
+            vals = _evaluate_subset(cand, p, X, y, range(X.shape[1]), front_splits, metric, n_jobs)
+            recs.append(
+                {
+                    "size": size,
+                    **_stats(vals, ratios["spatial"]),
+                    "cost_s_per_million": _measured_cost(cand, p, X, y, settings, seed),
+                }
+            )
+        size_df = pd.DataFrame(recs)
+        pick = _one_se_rows(size_df, metric, settings.choice_se, ["cost_s_per_million", "size"])
+        params[cand.size_param] = int(pick["size"])
+        cost = float(pick["cost_s_per_million"])
+        size_df["chosen"] = size_df["size"] == int(pick["size"])
+        size_front = size_df.to_dict(orient="records")
+    logger.info("cost-aware choice: %s %s (best score: %s)", name, params, best_name)
+    return _Choice(name, params, best_name, cost, front, size_front)
+
+
+def _rank_importance(
+    cand: Candidate,
+    params: dict[str, Any],
+    data: _Data,
+    sel_splits: Splits,
+    settings: ModelSettings,
+    seed: int,
+    n_jobs: int,
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """Permutation importance on held-out spatial folds; impurity importance as a second view."""
+    X, y, feats = data.X, data.y, data.features
+    jobs = [
+        joblib.delayed(_perm_importance_fold)(
+            cand.build(params), X, y, tr, te, settings.metric, settings.importance_repeats, seed
+        )
+        for tr, te in sel_splits
+    ]
+    perm = np.array(_run(jobs, n_jobs))
+    perm_mean = np.nanmean(perm, axis=0)
+    perm_sd = np.nanstd(perm, axis=0, ddof=1) if len(perm) > 1 else np.zeros(len(feats))
+    est = cand.build(params)
+    with _quiet():
+        est.fit(X, y)
+    impurity = getattr(est.steps[-1][1], "feature_importances_", None)
+    imp = np.zeros(len(feats)) if impurity is None else np.asarray(impurity)
+    order = sorted(range(len(feats)), key=lambda j: (-perm_mean[j], -imp[j], feats[j]))
+    ranking = [
+        {
+            "feature": feats[j],
+            "permutation_mean": float(perm_mean[j]),
+            "permutation_sd": float(perm_sd[j]),
+            "impurity": float(imp[j]) if impurity is not None else None,
+        }
+        for j in order
+    ]
+    return ranking, order
+
+
+def _test_combinations(
+    cand: Candidate,
+    params: dict[str, Any],
+    data: _Data,
+    order: list[int],
+    sel_splits: Splits,
+    ratio: float,
+    settings: ModelSettings,
+    n_jobs: int,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Incremental top-k by rank and forward selection, scored by spatial CV.
+
+    The chosen subset has the fewest features among those within ``choice_se`` SE of the best
+    subset; among equally small ones, the best score wins.
+    """
+    X, y, feats, metric = data.X, data.y, data.features, settings.metric
+    sign = 1.0 if GREATER_IS_BETTER[metric] else -1.0
+    combos: list[dict[str, Any]] = []
+    seen: dict[tuple[int, ...], dict[str, Any]] = {}
+
+    def record(cols: tuple[int, ...], method: str) -> dict[str, Any]:
+        key = tuple(sorted(cols))
+        if key not in seen:
+            vals = _evaluate_subset(cand, params, X, y, cols, sel_splits, metric, n_jobs)
+            seen[key] = {
+                "features": [feats[j] for j in cols],
+                "scheme": "spatial",
+                "metric": metric,
+                **_stats(vals, ratio),
+                "method": method,
+                "n_features": len(cols),
+            }
+            combos.append(seen[key])
+        return seen[key]
+
+    for k in range(1, min(settings.topk_max or len(feats), len(feats)) + 1):
+        record(tuple(order[:k]), "top_k")
+    pool = order[: min(settings.forward_pool, len(feats))]
+    current: list[int] = []
+    current_score = -np.inf
+    while len(current) < min(settings.forward_max_features, len(pool)):
+        options = [j for j in pool if j not in current]
+        scores = [sign * record((*current, j), "forward")["mean"] for j in options]
+        i = int(np.nanargmax(scores))
+        if not scores[i] > current_score:
+            break
+        current_score = scores[i]
+        current.append(options[i])
+    table = pd.DataFrame(combos)
+    table["rank_score"] = -sign * table["mean"]
+    pick = _one_se_rows(table, metric, settings.choice_se, ["n_features", "rank_score"])
+    return combos, list(pick["features"])
+
+
+def _cv_block(summary: pd.DataFrame, scheme: str, keys: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for _, r in summary[summary["scheme"] == scheme].iterrows():
+        d = {"mean": r["mean"], "sd": r["sd"], "ci95": [r["ci_low"], r["ci_high"]]}
+        out[str(r["metric"])] = {k: d[k] for k in keys}
+    return out
 
 
 def run_model_stage(
@@ -856,322 +1178,166 @@ def run_model_stage(
     out_dir = Path(out_dir)
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
-    X_all, y_all, lonlat_all, feats = _check_table(table, features, settings)
-    loc_all = _location_ids(lonlat_all)
     metric = settings.metric
+    data = _prepare(table, features, settings, seed)
+    X, y = data.X, data.y
 
-    if settings.tuning == "holdout":
-        tune_rows, eval_rows = _tuning_rows(loc_all, y_all, settings.tuning_fraction, seed)
-    else:
-        tune_rows, eval_rows = np.array([], dtype=int), np.arange(len(y_all))
-    X, y, lonlat = X_all[eval_rows], y_all[eval_rows], lonlat_all[eval_rows]
-    loc = _location_ids(lonlat)
-    if (np.bincount(y, minlength=2) < settings.n_folds).any():
-        raise DataError(
-            f"after setting aside {len(tune_rows)} tuning rows, class counts "
-            f"{np.bincount(y, minlength=2).tolist()} cannot fill {settings.n_folds} folds; "
-            "lower tuning_fraction, use tuning='nested' or add sites"
-        )
-
-    # 1. splits, once
     stop = _timed(timings, "splits")
     splits = {
         "random": Splits.random(
             y, n_folds=settings.n_folds, n_repeats=settings.n_repeats, random_state=seed
         ),
-        "spatial": _spatial_splits(lonlat, y, settings, seed, prediction_lonlat),
+        "spatial": _spatial_splits(data.lonlat, y, settings, seed, prediction_lonlat),
     }
     ratios = {s: sp.test_train_ratio() for s, sp in splits.items()}
     stop()
     logger.info(
         "splits: %d x %d random and %s spatial (%s) on %d rows",
-        settings.n_repeats, settings.n_folds, settings.spatial_method,
+        settings.n_repeats,
+        settings.n_folds,
+        settings.spatial_method,
         {k: v for k, v in splits["spatial"].info.items() if k in ("W", "block_size_km")},
         len(y),
     )
-
-    cands = {n: make_candidate(n, grid=settings.grid, random_state=seed) for n in settings.candidates}
-    scores_rows: list[tuple[Any, ...]] = []
-    tuned: dict[str, dict[str, dict[str, Any]]] = {}
+    cands = {
+        n: make_candidate(n, grid=settings.grid, random_state=seed) for n in settings.candidates
+    }
 
     with _parallel_backend(settings, n_jobs):
-        # 2. tuning
         stop = _timed(timings, "tuning")
-        inner_nested: dict[str, _Inner | None] = {"random": None, "spatial": None}
-        if settings.tuning == "holdout":
-            tune_inner = {
-                "random": _Inner("random", loc_all, settings.inner_folds, seed),
-                "spatial": _Inner(
-                    "spatial",
-                    spatial_clusters(lonlat_all, settings.inner_folds * 4, random_state=seed),
-                    settings.inner_folds,
-                    seed,
-                ),
-            }
-            jobs, keys = [], []
-            for name, cand in cands.items():
-                for scheme in ("random", "spatial"):
-                    jobs.append(
-                        joblib.delayed(_search)(
-                            cand, X_all, y_all, tune_rows, tune_inner[scheme], metric,
-                            settings.choice_se,
-                        )
-                    )
-                    keys.append((name, scheme))
-            for (name, scheme), params in zip(keys, _run(jobs, n_jobs), strict=True):
-                tuned.setdefault(name, {})[scheme] = params
-        elif settings.tuning == "nested":
-            inner_nested = {
-                "random": _Inner("random", loc, settings.inner_folds, seed),
-                # inner groups = the outer spatial units of the first repeat (blocks/clusters)
-                "spatial": _Inner("spatial", splits["spatial"].units[0], settings.inner_folds, seed),
-            }
+        tuned, inner = _tune(cands, data, splits, settings, seed, n_jobs)
         stop()
 
-        # 3. comparison
         stop = _timed(timings, "comparison")
+        rows: list[tuple[Any, ...]] = []
         used_params: dict[str, dict[str, list[dict[str, Any]]]] = {}
         for name, cand in cands.items():
-            rows, used = _cv_scores(
-                name, cand, tuned.get(name, {}), X, y, splits, inner_nested, settings, n_jobs
+            r, used_params[name] = _cv_scores(
+                name, cand, tuned.get(name, {}), X, y, splits, inner, settings, n_jobs
             )
-            scores_rows.extend(rows)
-            used_params[name] = used
+            rows.extend(r)
             logger.info("compared %s", name)
-        scores = pd.DataFrame(scores_rows, columns=SCORE_COLUMNS)
+        scores = pd.DataFrame(rows, columns=SCORE_COLUMNS)
         summary = summarize_scores(scores, ratios)
         stop()
 
-        # 4. cost-aware choice
         stop = _timed(timings, "cost")
-        spatial_params = {n: _params_of(used_params[n]["spatial"]) for n in cands}
-        front = summary[(summary["scheme"] == "spatial") & (summary["metric"] == metric)]
-        front = front.set_index("model").loc[list(cands), ["mean", "sd", "se"]].reset_index()
-        costs = []
-        for name in front["model"]:
-            if settings.costs and name in settings.costs:
-                costs.append(float(settings.costs[name]))
-                continue
-            est = cands[name].build(spatial_params[name])
-            with _quiet():
-                est.fit(X, y)
-            costs.append(prediction_cost(est, X, n_rows=settings.cost_rows, seed=seed))
-        front["cost_s_per_million"] = costs
-        sign = 1.0 if GREATER_IS_BETTER[metric] else -1.0
-        front["pareto"] = [
-            not any(
-                (sign * o_m >= sign * m) and (o_c <= c) and ((sign * o_m > sign * m) or (o_c < c))
-                for o_m, o_c in zip(front["mean"], front["cost_s_per_million"], strict=True)
-            )
-            for m, c in zip(front["mean"], front["cost_s_per_million"], strict=True)
-        ]
-        choice = _one_se_rows(front, metric, settings.choice_se, ["cost_s_per_million", "model"])
-        chosen_name = str(choice["model"])
-        best_name = str(front.iloc[int(np.nanargmax(sign * front["mean"].to_numpy()))]["model"])
-        front["chosen"] = front["model"] == chosen_name
-        cand = cands[chosen_name]
-        params = dict(spatial_params[chosen_name])
-        size_front: list[dict[str, Any]] = []
-        if cand.size_param and settings.size_variants:
-            front_splits = splits["spatial"].head(settings.front_repeats)
-            sizes = sorted(set(settings.size_variants) | {int(params.get(cand.size_param, 0)) or 100})
-            recs = []
-            for size in sizes:
-                p = {**params, cand.size_param: size}
-                vals = _evaluate_subset(cand, p, X, y, range(X.shape[1]), front_splits, metric, n_jobs)
-                est = cand.build(p)
-                with _quiet():
-                    est.fit(X, y)
-                cost = prediction_cost(est, X, n_rows=settings.cost_rows, seed=seed)
-                ok = vals[np.isfinite(vals)]
-                recs.append(
-                    {"size": size, "mean": float(ok.mean()), "sd": float(ok.std(ddof=1)) if ok.size > 1 else float("nan"),
-                     "se": _corrected_se(vals, ratios["spatial"]), "cost_s_per_million": cost}
-                )
-            size_df = pd.DataFrame(recs)
-            pick = _one_se_rows(size_df, metric, settings.choice_se, ["cost_s_per_million", "size"])
-            params[cand.size_param] = int(pick["size"])
-            size_df["chosen"] = size_df["size"] == int(pick["size"])
-            size_front = size_df.to_dict(orient="records")
-        chosen_cost = (
-            float(next(r["cost_s_per_million"] for r in size_front if r["chosen"]))
-            if size_front
-            else float(choice["cost_s_per_million"])
-        )
+        choice = _choose(cands, summary, used_params, data, splits, ratios, settings, seed, n_jobs)
+        cand, params = cands[choice.name], choice.params
         stop()
-        logger.info("cost-aware choice: %s %s (best score: %s)", chosen_name, params, best_name)
 
-        # 5. feature selection
         stop = _timed(timings, "importance")
         sel_splits = splits["spatial"].head(settings.selection_repeats)
-        jobs = [
-            joblib.delayed(_perm_importance_fold)(
-                cand.build(params), X, y, tr, te, metric, settings.importance_repeats, seed
-            )
-            for tr, te in sel_splits
-        ]
-        perm = np.array(_run(jobs, n_jobs))
-        perm_mean = np.nanmean(perm, axis=0)
-        perm_sd = np.nanstd(perm, axis=0, ddof=1) if len(perm) > 1 else np.zeros(len(feats))
-        full_est = cand.build(params)
-        with _quiet():
-            full_est.fit(X, y)
-        clf = full_est.steps[-1][1]
-        impurity = getattr(clf, "feature_importances_", None)
-        order = sorted(
-            range(len(feats)),
-            key=lambda j: (-perm_mean[j], -(impurity[j] if impurity is not None else 0.0), feats[j]),
-        )
-        importance = [
-            {"feature": feats[j], "permutation_mean": float(perm_mean[j]),
-             "permutation_sd": float(perm_sd[j]),
-             "impurity": float(impurity[j]) if impurity is not None else None}
-            for j in order
-        ]
+        ranking, order = _rank_importance(cand, params, data, sel_splits, settings, seed, n_jobs)
         stop()
 
         stop = _timed(timings, "combinations")
-        combos: list[dict[str, Any]] = []
-        seen: dict[tuple[int, ...], dict[str, Any]] = {}
-
-        def record(cols: tuple[int, ...], method: str) -> dict[str, Any]:
-            key = tuple(sorted(cols))
-            if key in seen:
-                return seen[key]
-            vals = _evaluate_subset(cand, params, X, y, cols, sel_splits, metric, n_jobs)
-            ok = vals[np.isfinite(vals)]
-            rec = {
-                "features": [feats[j] for j in cols], "scheme": "spatial", "metric": metric,
-                "mean": float(ok.mean()) if ok.size else float("nan"),
-                "sd": float(ok.std(ddof=1)) if ok.size > 1 else float("nan"),
-                "se": _corrected_se(vals, ratios["spatial"]), "method": method,
-                "n_features": len(cols),
-            }
-            seen[key] = rec
-            combos.append(rec)
-            return rec
-
-        kmax = min(settings.topk_max or len(feats), len(feats))
-        for k in range(1, kmax + 1):
-            record(tuple(order[:k]), "top_k")
-        pool = order[: min(settings.forward_pool, len(feats))]
-        current: list[int] = []
-        current_score = -np.inf
-        while len(current) < min(settings.forward_max_features, len(pool)):
-            trial = [record((*current, j), "forward") for j in pool if j not in current]
-            scores_t = [sign * r["mean"] for r in trial]
-            i = int(np.nanargmax(scores_t))
-            if not scores_t[i] > current_score:
-                break
-            current_score = scores_t[i]
-            current.append(next(j for j in pool if feats[j] == trial[i]["features"][-1]))
-        combo_df = pd.DataFrame(combos)
-        # Fewest features within the noise band of the best; among those, the best score.
-        combo_df["rank_score"] = -sign * combo_df["mean"]
-        pick = _one_se_rows(combo_df, metric, settings.choice_se, ["n_features", "rank_score"])
-        chosen_features = list(pick["features"])
+        combos, chosen = _test_combinations(
+            cand, params, data, order, sel_splits, ratios["spatial"], settings, n_jobs
+        )
         stop()
 
-        # 6. final configuration: CV on both schemes, then fit on all sites
+        # The final configuration under both schemes, on the same folds.
         stop = _timed(timings, "final")
-        cols = [feats.index(f) for f in chosen_features]
+        cols = [data.features.index(f) for f in chosen]
         final_rows, _ = _cv_scores(
-            FINAL, cand, {"random": params, "spatial": params}, np.ascontiguousarray(X[:, cols]),
-            y, splits, {}, settings, n_jobs,
+            FINAL,
+            cand,
+            {"random": params, "spatial": params},
+            np.ascontiguousarray(X[:, cols]),
+            y,
+            splits,
+            {},
+            settings,
+            n_jobs,
         )
     scores = pd.concat([scores, pd.DataFrame(final_rows, columns=SCORE_COLUMNS)], ignore_index=True)
     final_summary = summarize_scores(scores[scores["model"] == FINAL], ratios)
-    X_fit = np.ascontiguousarray(X_all[:, cols])
+    X_fit = np.ascontiguousarray(data.X_all[:, cols])
     final = cand.build(params)
-    if "clf__n_jobs" in final.get_params():
+    if final.get_params().get("clf__n_jobs") is not None:
         final.set_params(clf__n_jobs=n_jobs)  # prediction over millions of cells uses all cores
-    guard = FeatureGuard(final, features=chosen_features)
+    guard = FeatureGuard(final, features=chosen)
     with _quiet():
-        guard.fit(X_fit, y_all)
+        guard.fit(X_fit, data.y_all)
     stop()
 
-    def block(scheme: str, with_ci: bool) -> dict[str, dict[str, Any]]:
-        out = {}
-        for _, r in final_summary[final_summary["scheme"] == scheme].iterrows():
-            d: dict[str, Any] = {"mean": r["mean"], "sd": r["sd"]}
-            if with_ci:
-                d["ci95"] = [r["ci_low"], r["ci_high"]]
-            out[str(r["metric"])] = d
-        return out
-
-    clf_params = {
-        k: v for k, v in guard.estimator_.get_params(deep=True).items()
-        if k.startswith("clf__") and not k.endswith("n_jobs")
-    }
-    spatial_info = {k: v for k, v in splits["spatial"].info.items()}
     card = {
-        "model": chosen_name,
-        "features": chosen_features,
-        "params": clf_params,
+        "model": choice.name,
+        "features": chosen,
+        "params": {
+            k: v
+            for k, v in final.get_params(deep=True).items()
+            if k.startswith("clf__") and not k.endswith("n_jobs")
+        },
         "tuned_params": params,
-        "training_hash": training_hash(X_fit, y_all, chosen_features),
-        "n_training_rows": int(len(y_all)),
+        "training_hash": training_hash(X_fit, data.y_all, chosen),
+        "n_training_rows": len(data.y_all),
         "n_sites": int(table["site_id"].nunique()),
-        "class_counts": {"0": int((y_all == 0).sum()), "1": int((y_all == 1).sum())},
-        "cv": {"random": block("random", True), "spatial": block("spatial", True)},
+        "class_counts": {"0": int((data.y_all == 0).sum()), "1": int((data.y_all == 1).sum())},
+        "cv": {s: _cv_block(final_summary, s, ("mean", "sd", "ci95")) for s in splits},
         "cv_protocol": {
-            "n_repeats": settings.n_repeats, "n_folds": settings.n_folds,
+            "n_repeats": settings.n_repeats,
+            "n_folds": settings.n_folds,
             "random": "repeated stratified k-fold on rows",
-            "spatial": spatial_info,
+            "spatial": dict(splits["spatial"].info),
             "tuning": settings.tuning,
-            "n_evaluation_rows": int(len(y)),
+            "n_evaluation_rows": len(y),
             "interval": "Nadeau-Bengio corrected t interval",
             "note": "the feature subset and size were chosen on these spatial folds, so the "
-                    "figures are mildly optimistic; the nested comparison in cv_scores.csv "
-                    "(model = the candidate name) is the reference",
+            "figures are mildly optimistic; the comparison rows in cv_scores.csv "
+            "(model = the candidate name) are the reference",
         },
-        "prediction_s_per_million_cells": chosen_cost,
+        "prediction_s_per_million_cells": choice.cost,
         "versions": package_versions(),
         "seed": seed,
         "settings": settings.to_dict(),
     }
-    comparison = paired_comparison(scores[scores["model"] != FINAL], best_name, "spatial", metric,
-                                   ratios["spatial"])
-    comparison += paired_comparison(scores[scores["model"] != FINAL], best_name, "random", metric,
-                                    ratios["random"])
-    model_summary = summary.to_dict(orient="records")
+    compared = scores[scores["model"] != FINAL]
     selection = {
-        "importance": importance,
+        "importance": ranking,
         "combinations": combos,
-        "chosen": chosen_features,
-        "model": chosen_name,
+        "chosen": chosen,
+        "model": choice.name,
         "params": params,
         "metric": metric,
-        "cost_front": front.to_dict(orient="records"),
-        "size_front": size_front,
-        "comparison": comparison,
-        "summary": model_summary,
+        "cost_front": choice.front.to_dict(orient="records"),
+        "size_front": choice.size_front,
+        "comparison": [
+            *paired_comparison(compared, choice.best_name, "spatial", metric, ratios["spatial"]),
+            *paired_comparison(compared, choice.best_name, "random", metric, ratios["random"]),
+        ],
+        "summary": summary.to_dict(orient="records"),
         "tuned_params": tuned,
     }
-    summ = {
-        "model": chosen_name,
-        "features": chosen_features,
-        "random": {m: {k: v for k, v in d.items() if k in ("mean", "sd")} for m, d in block("random", False).items()},
-        "spatial": {m: {k: v for k, v in d.items() if k in ("mean", "sd")} for m, d in block("spatial", False).items()},
+    summ: dict[str, Any] = {
+        "model": choice.name,
+        "features": chosen,
+        **{s: _cv_block(final_summary, s, ("mean", "sd")) for s in splits},
     }
 
-    # write, each file atomically
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "cv_scores.csv", scores.to_csv(index=False))
     atomic_write_text(
-        out_dir / "selection.json", json.dumps(_jsonable(selection), indent=2, allow_nan=False) + "\n"
+        out_dir / "selection.json",
+        json.dumps(_jsonable(selection), indent=2, allow_nan=False) + "\n",
     )
     model_path, card_path = save_model(guard, card, out_dir)
     timings["total"] = round(time.perf_counter() - t_all, 2)
-    r, s = summ["random"].get(metric, {}), summ["spatial"].get(metric, {})
+    rnd, spt = summ["random"].get(metric, {}), summ["spatial"].get(metric, {})
     logger.info(
         "model %s with %d features: %s random CV %.3f ± %.3f | spatial CV %.3f ± %.3f",
-        chosen_name, len(chosen_features), metric, r.get("mean", np.nan), r.get("sd", np.nan),
-        s.get("mean", np.nan), s.get("sd", np.nan),
+        choice.name,
+        len(chosen),
+        metric,
+        rnd.get("mean", np.nan),
+        rnd.get("sd", np.nan),
+        spt.get("mean", np.nan),
+        spt.get("sd", np.nan),
     )
     return ModelStageResult(
         model=guard,
-        features=chosen_features,
+        features=chosen,
         card=_jsonable(card),
         summary=_jsonable(summ),
         scores=scores,

@@ -16,7 +16,9 @@ def make_table(n_sites: int = 160, n_features: int = 5, seed: int = 0) -> pd.Dat
     f0 = rng.normal(0, 1, n_sites)
     cols = {"f0": f0}
     for j in range(1, n_features):
-        cols[f"f{j}"] = 0.3 * f0 + rng.normal(0, 1, n_sites) if j == 1 else rng.normal(0, 1, n_sites)
+        cols[f"f{j}"] = (
+            0.3 * f0 + rng.normal(0, 1, n_sites) if j == 1 else rng.normal(0, 1, n_sites)
+        )
     label = (f0 + rng.normal(0, 0.3, n_sites) < 0).astype(int)
     table = pd.DataFrame(
         {

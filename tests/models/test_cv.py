@@ -160,8 +160,11 @@ def test_prediction_domain_points_in_bounds() -> None:
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
-        (lambda: SpatialBlockKFold(5, block_size_km=5000).assign(_two_clusters()), DataError,
-         "smaller block_size_km"),
+        (
+            lambda: SpatialBlockKFold(5, block_size_km=5000).assign(_two_clusters()),
+            DataError,
+            "smaller block_size_km",
+        ),
         (lambda: SpatialBlockKFold(5).assign(_two_clusters()), ConfigError, "pass y"),
         (lambda: KNNDMKFold(5, n_repeats=3).assign(_two_clusters()), ConfigError, "kmeans"),
         (lambda: KNNDMKFold(5, maxp=0.1).assign(_two_clusters()), ConfigError, "maxp"),

@@ -84,7 +84,9 @@ def test_summary_interval_and_paired_comparison() -> None:
     keys = [(r, f) for r in range(2) for f in range(5)]
     a = np.linspace(0.80, 0.90, 10)
     rows = [("a", "spatial", r, f, "accuracy", v) for (r, f), v in zip(keys, a, strict=True)]
-    rows += [("b", "spatial", r, f, "accuracy", v - 0.05) for (r, f), v in zip(keys, a, strict=True)]
+    rows += [
+        ("b", "spatial", r, f, "accuracy", v - 0.05) for (r, f), v in zip(keys, a, strict=True)
+    ]
     scores = pd.DataFrame(rows, columns=["model", "scheme", "repeat", "fold", "metric", "value"])
     s = summarize_scores(scores, {"spatial": 0.25}).set_index("model")
     sd = np.std(a, ddof=1)
@@ -127,7 +129,7 @@ def stage(tmp_path_factory):
 
 
 def test_stage_writes_contract_files(stage) -> None:
-    table, out, result, _ = stage
+    _, out, result, _ = stage
     scores = pd.read_csv(out / "cv_scores.csv")
     assert list(scores.columns) == ["model", "scheme", "repeat", "fold", "metric", "value"]
     assert set(scores["metric"]) == set(METRICS)
@@ -138,7 +140,9 @@ def test_stage_writes_contract_files(stage) -> None:
     assert (counts == 2 * 3).all()
     sel = json.loads((out / "selection.json").read_text())
     assert {"importance", "combinations", "chosen"} <= set(sel)
-    assert {"feature", "permutation_mean", "permutation_sd", "impurity"} <= set(sel["importance"][0])
+    assert {"feature", "permutation_mean", "permutation_sd", "impurity"} <= set(
+        sel["importance"][0]
+    )
     assert {"features", "scheme", "metric", "mean", "sd"} <= set(sel["combinations"][0])
     assert sel["chosen"] == result.features
     assert {"cost_s_per_million", "pareto", "chosen"} <= set(sel["cost_front"][0])

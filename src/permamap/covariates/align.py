@@ -38,20 +38,20 @@ from rasterio.errors import CRSError, RasterioIOError
 from rasterio.warp import Resampling, reproject, transform
 from rasterio.windows import Window
 
-from ..errors import ConfigError, GridMismatchError, InputFileError
-from ..grid import Grid
+from permamap.errors import ConfigError, GridMismatchError, InputFileError
+from permamap.grid import Grid
 
 __all__ = [
     "Kind",
+    "OpenedLayer",
     "SourceLayer",
+    "SourcePart",
     "check_coverage",
     "choose_resampling",
-    "open_source",
-    "pixel_size_m",
-    "OpenedLayer",
-    "SourcePart",
     "inspect_layer",
     "layer_crs",
+    "open_source",
+    "pixel_size_m",
     "read_aligned",
     "read_parts",
     "resampling_for",
@@ -108,7 +108,9 @@ class SourceLayer:
                 "use 'categorical' for classes and 'continuous' for everything else"
             )
         if self.band < 1:
-            raise ConfigError(f"layer {self.label}: band {self.band} must be 1 or more (bands are 1-based)")
+            raise ConfigError(
+                f"layer {self.label}: band {self.band} must be 1 or more (bands are 1-based)"
+            )
 
     @property
     def label(self) -> str:
@@ -155,6 +157,16 @@ def _lon_shifts(src_bounds: tuple[float, ...], dst_bounds: tuple[float, ...]) ->
         for s in (0.0, -360.0, 360.0)
         if src_bounds[0] + s < dst_bounds[2] and src_bounds[2] + s > dst_bounds[0]
     ]
+
+
+def _crs_name(crs: CRS) -> str:
+    epsg = crs.to_epsg()
+    if epsg:
+        return f"EPSG:{epsg}"
+    try:
+        return crs.to_proj4() or crs.to_string()[:80]
+    except CRSError:
+        return crs.to_string()[:80]
 
 
 def check_coverage(
@@ -204,18 +216,23 @@ def check_coverage(
         raise GridMismatchError(
             f"{label} does not cover the grid window {tuple(round(v, 4) for v in dst)} "
             f"({grid.crs}); the source covers {tuple(round(v, 4) for v in src_bounds)} in "
-            f"{src_crs.to_string() or 'its CRS'}; download the tiles/years that cover the grid or "
+            f"{_crs_name(src_crs)}; download the tiles/years that cover the grid or "
             "shrink the grid extent to the source's"
         )
 
 
 def _geo_subset(
-    height: int, width: int, src_transform: Affine, dst: tuple[float, ...], shift: float, pad: int = 2
+    height: int,
+    width: int,
+    src_transform: Affine,
+    dst: tuple[float, ...],
+    shift: float,
+    pad: int = 2,
 ) -> Window | None:
     """Source window (north-up geographic source) under ``dst`` shifted by ``shift`` degrees."""
     inv = ~src_transform
-    c0, r0 = inv * (dst[0] - shift, dst[3])
-    c1, r1 = inv * (dst[2] - shift, dst[1])
+    c0, r0 = inv @ (dst[0] - shift, dst[3])
+    c1, r1 = inv @ (dst[2] - shift, dst[1])
     c0, c1 = max(math.floor(min(c0, c1)) - pad, 0), min(math.ceil(max(c0, c1)) + pad, width)
     r0, r1 = max(math.floor(min(r0, r1)) - pad, 0), min(math.ceil(max(r0, r1)) + pad, height)
     if c1 <= c0 or r1 <= r0:
@@ -264,7 +281,9 @@ def warp_to_grid(
         if sub is None:
             src_data, src_t = source, src_transform
         elif isinstance(source, np.ndarray):
-            src_data = source[sub.row_off : sub.row_off + sub.height, sub.col_off : sub.col_off + sub.width]
+            src_data = source[
+                sub.row_off : sub.row_off + sub.height, sub.col_off : sub.col_off + sub.width
+            ]
             src_t = rasterio.windows.transform(sub, src_transform)
         else:
             src_data = source.ds.read(source.bidx, window=sub)
@@ -277,7 +296,7 @@ def warp_to_grid(
             src_transform=None if is_band else src_t,
             src_crs=None if is_band else src_crs,
             src_nodata=src_nodata,
-            dst_transform=Affine.translation(-shift, 0) * dst_transform,
+            dst_transform=Affine.translation(-shift, 0) @ dst_transform,
             dst_crs=dst_crs,
             dst_nodata=np.nan,
             resampling=resampling,
@@ -351,7 +370,9 @@ class OpenedLayer:
     count: int
 
 
-def inspect_layer(ds: rasterio.io.DatasetReader, layer: SourceLayer, bands: Sequence[int]) -> OpenedLayer:
+def inspect_layer(
+    ds: rasterio.io.DatasetReader, layer: SourceLayer, bands: Sequence[int]
+) -> OpenedLayer:
     """Validate a layer against its open dataset (bands, CRS, geotransform)."""
     bad = [b for b in bands if b < 1 or b > ds.count]
     if bad:
@@ -375,7 +396,13 @@ def inspect_layer(ds: rasterio.io.DatasetReader, layer: SourceLayer, bands: Sequ
     scale = layer.scale if layer.scale is not None else float(ds.scales[b0] or 1.0)
     offset = layer.offset if layer.offset is not None else float(ds.offsets[b0] or 0.0)
     return OpenedLayer(
-        crs, nodata, scale, offset, abs(ds.transform.e), tuple(ds.bounds), ds.count  # type: ignore[arg-type]
+        crs,
+        nodata,
+        scale,
+        offset,
+        abs(ds.transform.e),
+        tuple(ds.bounds),
+        ds.count,  # type: ignore[arg-type]
     )
 
 
@@ -393,17 +420,29 @@ def _source_windows(
                 out.append((shift, sub))
         return out
     n = 21
-    xs = np.concatenate([np.linspace(dst[0], dst[2], n), np.full(n, dst[2]),
-                         np.linspace(dst[2], dst[0], n), np.full(n, dst[0])])
-    ys = np.concatenate([np.full(n, dst[1]), np.linspace(dst[1], dst[3], n),
-                         np.full(n, dst[3]), np.linspace(dst[3], dst[1], n)])
+    xs = np.concatenate(
+        [
+            np.linspace(dst[0], dst[2], n),
+            np.full(n, dst[2]),
+            np.linspace(dst[2], dst[0], n),
+            np.full(n, dst[0]),
+        ]
+    )
+    ys = np.concatenate(
+        [
+            np.full(n, dst[1]),
+            np.linspace(dst[1], dst[3], n),
+            np.full(n, dst[3]),
+            np.linspace(dst[3], dst[1], n),
+        ]
+    )
     with np.errstate(all="ignore"):
         sx, sy = (np.asarray(v) for v in transform(dst_crs, crs, xs.tolist(), ys.tolist()))
     ok = np.isfinite(sx) & np.isfinite(sy)
     if not ok.any():
         return []
     inv = ~ds.transform
-    cols, rows = inv * (sx[ok], sy[ok])
+    cols, rows = inv @ (sx[ok], sy[ok])
     c0, c1 = max(math.floor(cols.min()) - pad, 0), min(math.ceil(cols.max()) + pad, ds.width)
     r0, r1 = max(math.floor(rows.min()) - pad, 0), min(math.ceil(rows.max()) + pad, ds.height)
     if c1 <= c0 or r1 <= r0:
@@ -451,7 +490,7 @@ def read_parts(
                 data[raw == info.nodata if not np.isnan(info.nodata) else np.isnan(raw)] = np.nan
             if info.scale != 1.0 or info.offset != 0.0:
                 data = data * np.float32(info.scale) + np.float32(info.offset)
-            t = Affine.translation(shift, 0) * rasterio.windows.transform(sub, ds.transform)
+            t = Affine.translation(shift, 0) @ rasterio.windows.transform(sub, ds.transform)
             parts.append(SourcePart(data, t, info.crs))
     return parts, info
 
@@ -469,7 +508,13 @@ def warp_parts(
     for part in parts:
         for b in range(part.data.shape[0]):
             warped = warp_to_grid(
-                np.ascontiguousarray(part.data[b]), part.transform, part.crs, np.nan, grid, w, resampling
+                np.ascontiguousarray(part.data[b]),
+                part.transform,
+                part.crs,
+                np.nan,
+                grid,
+                w,
+                resampling,
             )
             np.copyto(out[b], warped, where=np.isnan(out[b]))
     return out
@@ -560,7 +605,9 @@ _MAX_PIECE_PIXELS = 16_000_000  # ~64 MB of float32 per band
 
 
 def _too_big(ds: rasterio.io.DatasetReader, info: OpenedLayer, grid: Grid, window: Window) -> bool:
-    ratio = pixel_size_m(CRS.from_user_input(grid.crs), grid.res) / max(pixel_size_m(info.crs, info.res), 1e-9)
+    ratio = pixel_size_m(CRS.from_user_input(grid.crs), grid.res) / max(
+        pixel_size_m(info.crs, info.res), 1e-9
+    )
     return float(window.height * window.width) * ratio * ratio > _MAX_PIECE_PIXELS
 
 
@@ -582,7 +629,13 @@ def _read_streamed(
         for i, b in enumerate(bands):
             try:
                 out[i] = warp_to_grid(
-                    rasterio.band(ds, b), ds.transform, info.crs, info.nodata, grid, window, resampling
+                    rasterio.band(ds, b),
+                    ds.transform,
+                    info.crs,
+                    info.nodata,
+                    grid,
+                    window,
+                    resampling,
                 )
             except RasterioIOError as exc:
                 raise InputFileError(

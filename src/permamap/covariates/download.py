@@ -29,7 +29,7 @@ from typing import Literal
 
 from tqdm.auto import tqdm
 
-from ..errors import ConfigError, InputFileError
+from permamap.errors import ConfigError, InputFileError
 
 __all__ = [
     "ChecksumError",
@@ -89,11 +89,11 @@ def _read_sidecar(path: Path) -> str | None:
     return m.group(1).lower() if m else None
 
 
-def _open(url: str, start: int, timeout: float):  # noqa: ANN202 - urllib response
+def _open(url: str, start: int, timeout: float):
     req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     if start > 0:
         req.add_header("Range", f"bytes={start}-")
-    return urllib.request.urlopen(req, timeout=timeout)  # noqa: S310 - URLs come from the config
+    return urllib.request.urlopen(req, timeout=timeout)
 
 
 def _fetch_sidecar_digest(url: str, timeout: float) -> str:
@@ -128,7 +128,9 @@ def _transfer(url: str, part: Path, timeout: float, progress: bool, desc: str) -
                 f"{url} does not exist on the server (HTTP 404); check the product name, version "
                 "and year, or the tile name"
             ) from exc
-        raise DownloadError(f"{url} answered HTTP {exc.code} {exc.reason}; try again later") from exc
+        raise DownloadError(
+            f"{url} answered HTTP {exc.code} {exc.reason}; try again later"
+        ) from exc
     with resp:
         status = getattr(resp, "status", 200)
         length = resp.headers.get("Content-Length")

@@ -101,7 +101,7 @@ def sample_stack(
         out = np.full((len(rows), len(wanted)), np.nan, dtype=np.float32)
         inside = np.flatnonzero(rows >= 0)
         if inside.size:
-            xs, ys = grid.transform * (cols[inside] + 0.5, rows[inside] + 0.5)
+            xs, ys = grid.transform @ (cols[inside] + 0.5, rows[inside] + 0.5)
             idx = [list(ds.descriptions).index(n) + 1 for n in wanted]
             values = np.array(list(ds.sample(zip(xs, ys), indexes=idx)), dtype=np.float32)
             out[inside] = values

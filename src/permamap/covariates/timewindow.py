@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterable
 
-from ..errors import ConfigError, DataError
+from permamap.errors import ConfigError, DataError
 
 __all__ = ["check_years", "missing_years", "window_years"]
 

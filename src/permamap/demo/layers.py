@@ -33,6 +33,7 @@ __all__ = [
     "cache_dir",
     "elevation_m",
     "land_fraction",
+    "land_at_points",
     "ocean_distance_km",
     "westerly_fetch_km",
     "soil_percent",
@@ -140,6 +141,23 @@ def land_fraction(grid: Grid, window: Window | None = None) -> np.ndarray:
         line = np.unpackbits(np.asarray(bits[r]))
         out[i] = line[ci]
     return out
+
+
+def land_at_points(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """True where the 30 arc-sec GLOBE mask says land at each point (memory-mapped, no 1 GB load)."""
+    lon_b, lat_b = np.broadcast_arrays(np.asarray(lon, float), np.asarray(lat, float))
+    r = np.clip(((90.0 - lat_b) / _MASK_RES).astype(np.int64), 0, _MASK_SHAPE[0] - 1).ravel()
+    c = (np.floor((lon_b + 180.0) / _MASK_RES).astype(np.int64) % _MASK_SHAPE[1]).ravel()
+    bits = _mask_bits()
+    out = np.empty(r.size, dtype=bool)
+    order = np.argsort(r, kind="stable")
+    rows, starts = np.unique(r[order], return_index=True)
+    bounds = np.append(starts, r.size)
+    for row, a, b in zip(rows, bounds[:-1], bounds[1:]):
+        idx = order[a:b]
+        byte = np.asarray(bits[row])[c[idx] // 8]
+        out[idx] = (byte >> (7 - c[idx] % 8)) & 1
+    return out.reshape(lon_b.shape)
 
 
 def _sample(

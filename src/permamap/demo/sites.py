@@ -36,7 +36,9 @@ CLUSTERS: tuple[tuple[str, float, float, float, int], ...] = (
 )
 N_STATIONS = 420
 LABEL_NOISE = 0.05
-NOISE_MAAT_RANGE = (-8.0, 3.0)  # label errors happen near the climatic boundary, not in the tropics
+# Label errors happen near the climatic boundary, not in the tropics; kept 1 K inside QC's
+# climate-consistency thresholds (-8 / +3 °C) so that noise is not mistaken for a defect.
+NOISE_MAAT_RANGE = (-7.0, 2.0)
 
 
 @dataclass
@@ -58,7 +60,10 @@ def _cluster_points(
     rng: np.random.Generator, world: VirtualWorld, grid: Grid, taken: set[tuple[int, int]]
 ) -> pd.DataFrame:
     rows = []
+    west, south, east, north = grid.bounds
     for name, lon0, lat0, spread_km, n in CLUSTERS:
+        if not (west <= lon0 < east and south <= lat0 < north):
+            continue  # a grid smaller than Eurasia keeps the networks it contains
         found, attempts = 0, 0
         while found < n:
             attempts += 1
@@ -99,7 +104,8 @@ def sample_sites(world: VirtualWorld, grid: Grid, epochs: list[int], seed: int =
     taken: set[tuple[int, int]] = set()
     pts = _cluster_points(rng, world, grid, taken)
     n = len(pts)
-    year = rng.integers(min(epochs) - 2, max(epochs) + 3, n)
+    # observed within two years of an epoch, as a campaign or a borehole's yearly mean would be
+    year = rng.choice(np.asarray(epochs), n) + rng.integers(-2, 3, n)
     epoch = _nearest_epoch(year, epochs)
     label = np.zeros(n, dtype=np.int64)
     maat = np.zeros(n)
@@ -129,7 +135,7 @@ def sample_sites(world: VirtualWorld, grid: Grid, epochs: list[int], seed: int =
             "label_flipped": flip,
         }
     )
-    bore, planted = _plant_defects(rng, world, grid, bore, epochs, taken)
+    bore, planted = _plant_defects(rng, world, grid, bore, epochs, near & ~flip)
     stations, monthly = _stations(rng, world, grid, taken)
     return DemoSites(bore, stations, monthly, planted)
 
@@ -140,34 +146,42 @@ def _plant_defects(
     grid: Grid,
     bore: pd.DataFrame,
     epochs: list[int],
-    taken: set[tuple[int, int]],
+    duplicable: np.ndarray,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Append defective rows; return the table and the manifest ``site_id -> rule``."""
     mid = epochs[len(epochs) // 2]
     defects: list[dict[str, object]] = []
 
-    def add(rule: str, lon: float, lat: float, label: object = 1, year: object = mid) -> str:
+    def add(rule: str, lon: float, lat: float, label: object = 1, year: object = mid,
+            at: tuple[float, float] | None = None) -> None:
+        """Plant a defect; ``at`` is where the site really is (it must lie inside the grid)."""
+        where = at if at is not None else (lon, lat)
+        if at is not None or rule not in ("invalid_coordinates", "outside_grid"):
+            if not grid.contains(np.array([where[0]]), np.array([where[1]]))[0]:
+                return  # a smaller grid keeps only the defects it can hold
         i = len(defects)
-        sid = f"demo-defect:{i:03d}"
         defects.append(
-            {"site_id": sid, "source": "demo-defect", "source_id": f"{i:03d}", "kind": "borehole",
-             "lon": lon, "lat": lat, "year": year, "label": label, "rule": rule}
+            {"site_id": f"demo-defect:{i:03d}", "source": "demo-defect", "source_id": f"{i:03d}",
+             "kind": "borehole", "lon": lon, "lat": lat, "year": year, "label": label, "rule": rule}
         )
-        return sid
 
     add("invalid_coordinates", 120.0, 95.0)
     add("invalid_coordinates", 200.0, 60.0)
     add("invalid_coordinates", np.nan, 62.0)
-    # swapped: as given, latitude > 90 or a point outside the grid; swapped back, on land inside it
     # swapped: as given, latitude > 90 or a point at sea; swapped back, on land inside the grid
-    add("swapped_coordinates", 62.1, 129.5)  # Yakutia given as (lon=62.1, lat=129.5)
-    add("swapped_coordinates", 34.5, 92.5)  # Tibetan Plateau given as (lon=34.5, lat=92.5)
-    add("swapped_coordinates", 65.5, 75.0)  # West Siberia given in the Kara Sea
+    add("swapped_coordinates", 62.1, 129.5, at=(129.5, 62.1))  # Yakutia given as (lon=62.1, lat=129.5)
+    add("swapped_coordinates", 34.5, 92.5, at=(92.5, 34.5))  # Tibetan Plateau, lat > 90 as given
+    add("swapped_coordinates", 65.5, 75.0, at=(75.0, 65.5))  # West Siberia given in the Kara Sea
     # in the sea (Sea of Okhotsk, East Siberian Sea, Arctic Ocean); swapping would not help
     add("in_sea", 150.0, 55.0)
     add("in_sea", 160.0, 75.0)
     add("in_sea", 150.0, 80.0)
-    add("outside_grid", 15.0, 50.0, label=0)  # central Europe, west of 25 °E
+    # west of the grid; swapped, its latitude (west − 3) is outside the grid too
+    west_lat = grid.west - 3.0
+    outside_lat = 0.5 * (grid.south + grid.north)
+    if grid.south <= west_lat <= grid.north:
+        outside_lat = grid.north + 1.0 if grid.north < 89 else grid.south - 1.0
+    add("outside_grid", west_lat, outside_lat, label=0)
     add("no_epoch", 100.0, 52.0, label=0, year=min(epochs) - 30)
     add("unclear_label", 95.0, 63.0, label=pd.NA)
     add("unclear_label", 110.0, 55.0, label=pd.NA)
@@ -175,8 +189,9 @@ def _plant_defects(
     for lon, lat, lab in ((37.0, 53.5, 1), (115.0, 35.0, 1), (45.0, 46.0, 1), (140.0, 70.0, 0), (150.0, 69.0, 0)):
         add("climate_contradiction", lon, lat, label=lab)
     table = pd.DataFrame(defects)
-    # duplicates: pairs of rows in one cell of existing boreholes' neighbours
-    base = bore.sample(5, random_state=int(rng.integers(1 << 31)))
+    # duplicates: a second row in the cell of an existing borehole whose climate makes either
+    # label plausible, so that only the duplicate rule can catch the pair
+    base = bore[duplicable].sample(5, random_state=int(rng.integers(1 << 31)))
     dup_rows = []
     for k, (_, row) in enumerate(base.iterrows()):
         r, c = grid.index(np.array([row.lon]), np.array([row.lat]))

@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from rasterio.enums import Resampling
 
-from ..errors import InputFileError
+from ..errors import InputFileError, PermamapError
 
 __all__ = [
     "RasterView",
@@ -158,14 +158,17 @@ def figure_to_data_uri(fig: Figure, dpi: int = 110) -> str:
 
 # -- coastlines -----------------------------------------------------------------------------------
 def _land_mask(lon: np.ndarray, lat: np.ndarray) -> np.ndarray | None:
-    """True on land at the given points, from the global-land-mask package (None if absent)."""
+    """True on land at the given points, from the global-land-mask package (None if absent).
+
+    Read through permamap's memory-mapped packed-bit cache, not ``global_land_mask.globe``,
+    whose import loads a 1 GB array.
+    """
     try:
-        from global_land_mask import globe
-    except ImportError:  # optional at run time: fall back to the map's own mask
+        from ..demo.layers import land_at_points
+
+        return land_at_points(((lon + 180.0) % 360.0) - 180.0, np.clip(lat, -90.0, 90.0))
+    except PermamapError:  # package missing: fall back to the map's own mask
         return None
-    lat = np.clip(lat, -90.0, 90.0)
-    lon = ((lon + 180.0) % 360.0) - 180.0
-    return np.asarray(globe.is_land(lat, lon), dtype=bool)
 
 
 def _sample_lonlat(

@@ -20,7 +20,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from rasterio.windows import Window
 
-from ...grid import Grid
+from permamap.grid import Grid
 
 __all__ = ["ClimateSource", "SnowSource", "StaticSource"]
 

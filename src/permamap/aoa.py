@@ -1,0 +1,206 @@
+"""Area of applicability (Meyer & Pebesma 2021): dissimilarity index and its threshold.
+
+Follows CAST's ``trainDI()`` / ``aoa()`` (R package CAST, ``R/trainDI.R``):
+
+1. Predictors are standardised with the training mean and standard deviation (``ddof=1``, as R's
+   ``scale``) and multiplied by importance weights (negative weights set to 0).
+2. ``d̄`` is the mean, over training points, of each point's mean distance to every other
+   training point.
+3. The DI of a training point is its distance to the nearest training point **in another CV
+   fold** (any other point when no folds are given), divided by ``d̄``.
+4. The threshold is the upper whisker of the training DI (R ``boxplot.stats(DI)$stats[5]``: the
+   largest DI not above the upper Tukey hinge + 1.5 × the hinge spread).
+5. A new cell's DI is its distance to the nearest training point divided by ``d̄``; the cell is
+   inside the AOA when ``DI <= threshold``.
+
+Reference: Meyer, H., Pebesma, E. (2021). Predicting into unknown space? Estimating the area of
+applicability of spatial prediction models. *Methods Ecol. Evol.* 12, 1620–1633.
+doi:10.1111/2041-210X.13650
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from .errors import DataError
+
+__all__ = ["AOAReference", "boxplot_upper_whisker", "fit_aoa", "fivenum"]
+
+log = logging.getLogger(__name__)
+
+
+def fivenum(x: np.ndarray) -> np.ndarray:
+    """Tukey's five-number summary exactly as R's ``fivenum`` (min, lower hinge, median, upper hinge, max).
+
+    >>> fivenum(np.array([1.0, 2.0, 3.0, 4.0, 100.0])).tolist()
+    [1.0, 2.0, 3.0, 4.0, 100.0]
+    """
+    xs = np.sort(np.asarray(x, dtype=np.float64)[np.isfinite(x)])
+    n = len(xs)
+    if n == 0:
+        return np.full(5, np.nan)
+    n4 = np.floor((n + 3) / 2) / 2
+    d = np.array([1, n4, (n + 1) / 2, n + 1 - n4, n]) - 1  # 0-based positions
+    return 0.5 * (xs[np.floor(d).astype(int)] + xs[np.ceil(d).astype(int)])
+
+
+def boxplot_upper_whisker(x: np.ndarray, coef: float = 1.5) -> float:
+    """R's ``boxplot.stats(x, coef)$stats[5]``: largest value not above hinge + coef × spread.
+
+    >>> boxplot_upper_whisker(np.array([1.0, 2.0, 3.0, 4.0, 100.0]))
+    4.0
+    """
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    s = fivenum(x)
+    iqr = s[3] - s[1]
+    kept = x[(x >= s[1] - coef * iqr) & (x <= s[3] + coef * iqr)]
+    return float(kept.max()) if kept.size else float("nan")
+
+
+@dataclass(frozen=True)
+class AOAReference:
+    """What a map needs to compute the AOA tile by tile: the weighted training points and limits.
+
+    Attributes
+    ----------
+    center, scale : numpy.ndarray, (n_features,)
+        Training mean and standard deviation (``ddof=1``).
+    weights : numpy.ndarray, (n_features,)
+        Importance weights (non-negative).
+    train : numpy.ndarray, (n_train, n_features)
+        Standardised, weighted training points.
+    mean_distance : float
+        ``d̄``, the normaliser of the DI.
+    train_di : numpy.ndarray, (n_train,)
+        DI of each training point to the nearest point in another fold.
+    threshold : float
+        Upper whisker of ``train_di``; cells with ``DI <= threshold`` are inside the AOA.
+    """
+
+    center: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    train: np.ndarray
+    mean_distance: float
+    train_di: np.ndarray
+    threshold: float
+    _kdtree: cKDTree = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Built once; tiles (and dask workers, after unpickling) reuse it.
+        object.__setattr__(self, "_kdtree", cKDTree(self.train))
+
+    def _transform(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != len(self.center):
+            raise DataError(
+                f"X has shape {X.shape}, but the AOA was fitted on {len(self.center)} features; "
+                "pass the model's features in model order"
+            )
+        return (X - self.center) / self.scale * self.weights
+
+    def dissimilarity(self, X: np.ndarray) -> np.ndarray:
+        """DI of each row of ``X``: distance to the nearest training point / ``d̄``."""
+        dist, _ = self._kdtree.query(self._transform(X), k=1)
+        return np.asarray(dist, dtype=np.float64) / self.mean_distance
+
+    def inside(self, X: np.ndarray) -> np.ndarray:
+        """True where ``DI <= threshold``.
+
+        Uses a bounded nearest-neighbour search (only "is any training point within
+        threshold × d̄?"), which is much faster than the full DI and gives the same answer.
+        """
+        limit = self.threshold * self.mean_distance
+        # cKDTree's bound is strict (<); nudge it so that DI == threshold counts as inside.
+        dist, _ = self._kdtree.query(
+            self._transform(X), k=1, distance_upper_bound=np.nextafter(limit, np.inf)
+        )
+        return np.isfinite(dist) & (dist <= limit)
+
+
+def fit_aoa(
+    X: np.ndarray,
+    *,
+    weights: Sequence[float] | np.ndarray | None = None,
+    folds: Sequence[int] | np.ndarray | None = None,
+    chunk: int = 512,
+) -> AOAReference:
+    """Training-side DI and threshold (CAST ``trainDI``).
+
+    Parameters
+    ----------
+    X : numpy.ndarray, (n_train, n_features)
+        Training factors in model feature order, no NaN.
+    weights : array-like of float, optional
+        Importance of each feature (e.g. permutation importance); negative values are set to 0;
+        equal weights by default.
+    folds : array-like of int, optional
+        CV fold of each training row (spatial folds in permamap); nearest neighbours in the same
+        fold are ignored for the training DI. Without folds, any other point counts.
+    chunk : int, default=512
+        Rows per block of the pairwise-distance computation (memory: ``chunk × n_train`` floats).
+
+    Returns
+    -------
+    AOAReference
+
+    Examples
+    --------
+    >>> X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 0.5]])
+    >>> ref = fit_aoa(X, folds=[0, 1, 0, 1, 2])
+    >>> ref.inside(np.array([[0.5, 0.4], [9.0, 9.0]])).tolist()
+    [True, False]
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or len(X) < 2:
+        raise DataError(f"AOA training data has shape {X.shape}; it needs at least two rows of factors")
+    if not np.isfinite(X).all():
+        raise DataError("AOA training data contains NaN or inf; drop those sites before fitting the AOA")
+    n, d = X.shape
+    w = np.ones(d) if weights is None else np.asarray(weights, dtype=np.float64).copy()
+    if w.shape != (d,):
+        raise DataError(f"{w.size} AOA weights given for {d} features; give one weight per feature")
+    if (w < 0).any():
+        log.info("AOA: %d negative importance weight(s) set to 0 (as CAST does)", int((w < 0).sum()))
+        w[w < 0] = 0.0
+    fold = None if folds is None else np.asarray(folds)
+    if fold is not None and fold.shape != (n,):
+        raise DataError(f"{fold.size} fold labels given for {n} training rows; give one per row")
+    center = X.mean(axis=0)
+    scale = X.std(axis=0, ddof=1)
+    if (scale == 0).any():
+        flat = np.flatnonzero(scale == 0).tolist()
+        raise DataError(
+            f"AOA feature column(s) {flat} have no variance in the training data; drop them from "
+            "the model or add sites that vary"
+        )
+    train = (X - center) / scale * w
+    mean_to_others = np.empty(n)
+    nearest_other_fold = np.empty(n)
+    sq = (train**2).sum(axis=1)
+    for a in range(0, n, chunk):
+        b = min(a + chunk, n)
+        d2 = sq[a:b, None] + sq[None, :] - 2.0 * train[a:b] @ train.T
+        dist = np.sqrt(np.maximum(d2, 0.0))
+        rows = np.arange(a, b)
+        dist[rows - a, rows] = np.nan  # a point is not its own neighbour
+        mean_to_others[a:b] = np.nanmean(dist, axis=1)
+        if fold is not None:
+            dist[fold[a:b, None] == fold[None, :]] = np.nan
+        with np.errstate(all="ignore"):
+            nearest_other_fold[a:b] = np.nanmin(np.where(np.isnan(dist), np.inf, dist), axis=1)
+    if not np.isfinite(nearest_other_fold).all():
+        raise DataError("every training row is in one CV fold; give at least two folds for the AOA threshold")
+    mean_distance = float(mean_to_others.mean())
+    if not mean_distance > 0:
+        raise DataError("all training rows are identical in factor space; the AOA is undefined")
+    train_di = nearest_other_fold / mean_distance
+    return AOAReference(center=center, scale=scale, weights=w, train=train,
+                        mean_distance=mean_distance, train_di=train_di,
+                        threshold=boxplot_upper_whisker(train_di))

@@ -1,0 +1,237 @@
+"""Copernicus DEM GLO-30 / GLO-90: 1° Cloud-Optimized GeoTIFF tiles, mosaicked through a VRT.
+
+Tile names (AWS open data, ``copernicus-dem-30m`` and ``copernicus-dem-90m`` buckets)::
+
+    Copernicus_DSM_COG_<arcsec>_<N|S><lat:02d>_00_<E|W><lon:03d>_00_DEM/
+        Copernicus_DSM_COG_<arcsec>_<N|S><lat:02d>_00_<E|W><lon:03d>_00_DEM.tif
+
+with ``arcsec`` 10 for GLO-30 and 30 for GLO-90, and ``lat``/``lon`` the tile's south-west corner.
+Tiles are float32 heights in metres (EGM2008). Columns shrink towards the poles (e.g. GLO-30 has
+3600 columns below 50°, 2400 at 50–60°, 1800 at 60–70°, 1200 at 70–80°), so the mosaic VRT is built
+at the finest resolution and GDAL resamples coarser tiles into it. The ocean has no tiles: the
+server answers 404, the downloader records those tiles as absent, and their cells are nodata
+(the stack masks them).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from permamap.covariates.align import SourceLayer, read_aligned
+from permamap.covariates.download import NotFoundError, default_cache_dir, download
+from permamap.errors import ConfigError, InputFileError
+from permamap.grid import Grid
+
+__all__ = [
+    "COPDEM_BUCKETS",
+    "CopernicusDEM",
+    "build_mosaic_vrt",
+    "download_copdem",
+    "tile_name",
+    "tile_url",
+    "tiles_for_bounds",
+]
+
+log = logging.getLogger(__name__)
+
+COPDEM_BUCKETS = {
+    10: "https://copernicus-dem-30m.s3.amazonaws.com",
+    30: "https://copernicus-dem-90m.s3.amazonaws.com",
+}
+ABSENT_LIST = "absent_tiles.txt"
+
+
+def _check_arcsec(arcsec: int) -> None:
+    if arcsec not in COPDEM_BUCKETS:
+        raise ConfigError(f"Copernicus DEM arcsec {arcsec!r} must be 10 (GLO-30) or 30 (GLO-90)")
+
+
+def tile_name(lat: int, lon: int, arcsec: int = 10) -> str:
+    """Name of the tile whose south-west corner is at (``lat``, ``lon``).
+
+    >>> tile_name(46, 9)
+    'Copernicus_DSM_COG_10_N46_00_E009_00_DEM'
+    >>> tile_name(-1, -75, arcsec=30)
+    'Copernicus_DSM_COG_30_S01_00_W075_00_DEM'
+    """
+    _check_arcsec(arcsec)
+    ns = f"{'N' if lat >= 0 else 'S'}{abs(lat):02d}"
+    ew = f"{'E' if lon >= 0 else 'W'}{abs(lon):03d}"
+    return f"Copernicus_DSM_COG_{arcsec}_{ns}_00_{ew}_00_DEM"
+
+
+def tile_url(name: str, arcsec: int = 10, base: str | None = None) -> str:
+    """Address of a tile: ``<bucket>/<name>/<name>.tif``."""
+    _check_arcsec(arcsec)
+    return f"{(base or COPDEM_BUCKETS[arcsec]).rstrip('/')}/{name}/{name}.tif"
+
+
+def tiles_for_bounds(bounds: tuple[float, float, float, float], arcsec: int = 10) -> list[str]:
+    """Names of the 1° tiles that intersect ``(west, south, east, north)`` in degrees.
+
+    >>> tiles_for_bounds((9.5, 46.2, 10.5, 46.8))
+    ['Copernicus_DSM_COG_10_N46_00_E009_00_DEM', 'Copernicus_DSM_COG_10_N46_00_E010_00_DEM']
+    """
+    west, south, east, north = bounds
+    lats = range(math.floor(south), math.ceil(north))
+    lons = range(math.floor(west), math.ceil(east))
+    return [tile_name(la, ((lo + 180) % 360) - 180, arcsec) for la in lats for lo in lons]
+
+
+def download_copdem(
+    bounds: tuple[float, float, float, float],
+    cache_dir: Path | str | None = None,
+    arcsec: int = 10,
+    base: str | None = None,
+    progress: bool = True,
+) -> Path:
+    """Download the tiles covering ``bounds`` into ``cache_dir``; return the folder.
+
+    Tiles the server does not have (ocean) are listed in ``absent_tiles.txt`` in the folder, so
+    that the reader can tell "ocean" from "not downloaded".
+    """
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / f"copdem{arcsec}"
+    folder.mkdir(parents=True, exist_ok=True)
+    absent_file = folder / ABSENT_LIST
+    absent = set(absent_file.read_text().split()) if absent_file.is_file() else set()
+    for name in tiles_for_bounds(bounds, arcsec):
+        if name in absent:
+            continue
+        try:
+            download(
+                tile_url(name, arcsec, base), folder, filename=f"{name}.tif", progress=progress
+            )
+        except NotFoundError:
+            log.info("Copernicus DEM has no tile %s (ocean)", name)
+            absent.add(name)
+    tmp = absent_file.with_name(absent_file.name + ".tmp")
+    tmp.write_text("".join(f"{n}\n" for n in sorted(absent)))
+    os.replace(tmp, absent_file)
+    return folder
+
+
+def build_mosaic_vrt(tiles: list[Path], vrt_path: Path) -> Path:
+    """Write a VRT that mosaics the tiles at the finest tile resolution (atomically)."""
+    if not tiles:
+        raise InputFileError(f"no Copernicus DEM tiles to mosaic into {vrt_path}")
+    infos = []
+    for t in tiles:
+        try:
+            with rasterio.open(t) as ds:
+                infos.append(
+                    (t, ds.bounds, ds.width, ds.height, ds.res, ds.crs, ds.nodata, ds.dtypes[0])
+                )
+        except rasterio.errors.RasterioIOError as exc:
+            raise InputFileError(
+                f"Copernicus DEM tile {t} cannot be read ({exc}); delete it and download it again"
+            ) from exc
+    crs = infos[0][5]
+    xres = min(i[4][0] for i in infos)
+    yres = min(i[4][1] for i in infos)
+    west = min(i[1].left for i in infos)
+    north = max(i[1].top for i in infos)
+    east = max(i[1].right for i in infos)
+    south = min(i[1].bottom for i in infos)
+    width = round((east - west) / xres)
+    height = round((north - south) / yres)
+    nodata = infos[0][6] if infos[0][6] is not None else -32767.0
+    sources = []
+    for path, b, w, h, _, tcrs, _, _ in infos:
+        if tcrs != crs:
+            raise InputFileError(f"{path} has CRS {tcrs}, the other tiles {crs}; mixed tile sets")
+        xo, yo = (b.left - west) / xres, (north - b.top) / yres
+        xs, ys = (b.right - b.left) / xres, (b.top - b.bottom) / yres
+        sources.append(
+            f'    <ComplexSource resampling="nearest">\n'
+            f'      <SourceFilename relativeToVRT="0">{escape(str(Path(path).resolve()))}</SourceFilename>\n'
+            f"      <SourceBand>1</SourceBand>\n"
+            f'      <SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>\n'
+            f'      <DstRect xOff="{xo:.6f}" yOff="{yo:.6f}" xSize="{xs:.6f}" ySize="{ys:.6f}"/>\n'
+            f"      <NODATA>{nodata}</NODATA>\n"
+            f"    </ComplexSource>"
+        )
+    xml = (
+        f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">\n'
+        f"  <SRS>{escape(crs.to_wkt())}</SRS>\n"
+        f"  <GeoTransform>{west!r}, {xres!r}, 0.0, {north!r}, 0.0, {-yres!r}</GeoTransform>\n"
+        f'  <VRTRasterBand dataType="Float32" band="1">\n'
+        f"    <NoDataValue>{nodata}</NoDataValue>\n" + "\n".join(sources) + "\n"
+        "  </VRTRasterBand>\n</VRTDataset>\n"
+    )
+    tmp = vrt_path.with_name(vrt_path.name + ".tmp")
+    tmp.write_text(xml)
+    os.replace(tmp, vrt_path)
+    return vrt_path
+
+
+@dataclass
+class CopernicusDEM:
+    """Elevation (m) from a folder of Copernicus DEM tiles, mosaicked lazily.
+
+    Parameters
+    ----------
+    folder : path
+        Folder with ``Copernicus_DSM_COG_*_DEM.tif`` tiles (any depth) and, from
+        :func:`download_copdem`, ``absent_tiles.txt``.
+    arcsec : int
+        10 (GLO-30) or 30 (GLO-90).
+    """
+
+    folder: Path | str
+    arcsec: int = 10
+    unit: str = "m"
+
+    def __post_init__(self) -> None:
+        _check_arcsec(self.arcsec)
+        root = Path(self.folder)
+        self._tiles = {
+            p.stem: p for p in sorted(root.rglob(f"Copernicus_DSM_COG_{self.arcsec}_*_DEM.tif"))
+        }
+        if not self._tiles:
+            raise InputFileError(
+                f"no Copernicus DEM tiles (Copernicus_DSM_COG_{self.arcsec}_*_DEM.tif) under {root}; "
+                "download them with download_copdem(bounds, folder) or fix the path"
+            )
+        absent_file = root / ABSENT_LIST
+        self._absent = set(absent_file.read_text().split()) if absent_file.is_file() else set()
+        self._vrt = build_mosaic_vrt(
+            list(self._tiles.values()), root / f"copdem{self.arcsec}_mosaic.vrt"
+        )
+
+    @property
+    def name(self) -> str:
+        glo = "GLO-30" if self.arcsec == 10 else "GLO-90"
+        return f"Copernicus DEM {glo} ({len(self._tiles)} tiles, {self.folder})"
+
+    def check_tiles(self, bounds: tuple[float, float, float, float]) -> None:
+        """Raise if a tile needed for ``bounds`` is neither present nor known to be ocean."""
+        missing = [
+            t
+            for t in tiles_for_bounds(bounds, self.arcsec)
+            if t not in self._tiles and t not in self._absent
+        ]
+        if missing:
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            raise InputFileError(
+                f"Copernicus DEM tiles {missing[:5]}{more} are needed for {bounds} but are not in "
+                f"{self.folder}; run download_copdem({bounds}, {str(self.folder)!r}) (tiles the server "
+                "lacks are recorded as ocean)"
+            )
+
+    def read(self, grid: Grid, window: Window) -> np.ndarray:
+        """Elevation on the window (block average of the DEM cells); NaN over ocean."""
+        t = grid.window_transform(window)
+        bounds = (t.c, t.f - window.height * grid.res, t.c + window.width * grid.res, t.f)
+        if grid.is_geographic:
+            self.check_tiles(bounds)
+        lay = SourceLayer(str(self._vrt), name=self.name)
+        return read_aligned(lay, grid, window, check=False)

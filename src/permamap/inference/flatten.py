@@ -1,0 +1,215 @@
+"""Flatten a fitted scikit-learn tree ensemble into compact arrays, with thresholds quantised.
+
+The forest is rewritten as one set of node arrays (all trees back to back) in depth-first
+pre-order, so that a node's left child is always the next node and only the right child needs to
+be stored. Every split threshold of feature ``f`` is replaced by its rank among the forest's
+sorted unique thresholds of ``f``; a cell's value of ``f`` is replaced by the number of those
+thresholds strictly below it (:meth:`FlatForest.quantise`). Then
+
+``x <= t_j``  ⇔  ``rank(x) <= j``
+
+holds exactly (scikit-learn compares the float32 value, promoted to float64, with the float64
+threshold; :meth:`FlatForest.quantise` does the same comparison), so traversal on the small
+integer codes reaches the same leaf as scikit-learn, and the probabilities agree to rounding of
+the final average (≈1e-16).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError
+
+__all__ = ["FlatForest", "flatten_forest", "tree_estimators"]
+
+LEAF = -1
+
+
+def tree_estimators(estimator: Any) -> list[Any] | None:
+    """The member trees of a fitted classification forest, or ``None`` if it is not one.
+
+    Accepts :class:`~sklearn.ensemble.RandomForestClassifier`,
+    :class:`~sklearn.ensemble.ExtraTreesClassifier` (anything with ``estimators_`` made of
+    classifier trees) and a single :class:`~sklearn.tree.DecisionTreeClassifier`.
+    """
+    from sklearn.tree import BaseDecisionTree
+
+    if isinstance(estimator, BaseDecisionTree) and hasattr(estimator, "tree_"):
+        trees = [estimator]
+    else:
+        trees = list(getattr(estimator, "estimators_", None) or [])
+        if not trees or not all(isinstance(t, BaseDecisionTree) for t in trees):
+            return None
+    if not all(hasattr(t, "predict_proba") and getattr(t, "n_outputs_", 1) == 1 for t in trees):
+        return None
+    # Bagging-style ensembles may give members a feature subset; the kernel assumes full width.
+    if getattr(estimator, "estimators_features_", None) is not None:
+        return None
+    return trees
+
+
+@dataclass(frozen=True)
+class FlatForest:
+    """A tree ensemble as flat arrays over quantised features.
+
+    Attributes
+    ----------
+    feature : numpy.ndarray of int32, (n_nodes,)
+        Split feature of each node; ``-1`` marks a leaf.
+    code : numpy.ndarray of int32, (n_nodes,)
+        Quantised threshold: go left when ``code(x[feature]) <= code[node]``.
+    right : numpy.ndarray of int32, (n_nodes,)
+        Index of the right child (the left child is ``node + 1``); for leaves the node itself.
+    left : numpy.ndarray of int32, (n_nodes,)
+        Index of the left child; for leaves the node itself (used by lockstep kernels).
+    value : numpy.ndarray of float64, (n_nodes,)
+        Probability of the positive class at a leaf (0 at split nodes).
+    roots : numpy.ndarray of int64, (n_trees,)
+        Index of each tree's root node.
+    thresholds : tuple of numpy.ndarray of float64
+        Sorted unique thresholds per feature (the quantisation tables).
+    max_depth : int
+        Deepest leaf over all trees (edges from the root).
+    """
+
+    feature: np.ndarray
+    code: np.ndarray
+    right: np.ndarray
+    left: np.ndarray
+    value: np.ndarray
+    roots: np.ndarray
+    thresholds: tuple[np.ndarray, ...]
+    max_depth: int
+
+    @property
+    def n_trees(self) -> int:
+        return len(self.roots)
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.feature)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.thresholds)
+
+    @property
+    def code_dtype(self) -> np.dtype:
+        """Smallest unsigned dtype that holds every feature code (uint8 or uint16, else uint32)."""
+        most = max((len(t) for t in self.thresholds), default=0)
+        for dt in (np.uint8, np.uint16):
+            if most <= np.iinfo(dt).max:
+                return np.dtype(dt)
+        return np.dtype(np.uint32)
+
+    def quantise(self, X: np.ndarray) -> np.ndarray:
+        """Codes of ``X`` (``(n_rows, n_features)``): thresholds strictly below each value.
+
+        ``X`` is cast to float32 first, as scikit-learn's trees do, then compared in float64.
+        """
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise DataError(
+                f"X has shape {X.shape}, but the forest was fitted on {self.n_features} features; "
+                "pass one column per model feature, in model order"
+            )
+        x64 = X.astype(np.float32, copy=False).astype(np.float64)
+        out = np.empty(X.shape, dtype=self.code_dtype)
+        for f, table in enumerate(self.thresholds):
+            out[:, f] = np.searchsorted(table, x64[:, f], side="left")
+        return out
+
+
+def _preorder(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Depth-first pre-order of one tree's nodes (left subtree first)."""
+    order = np.empty(len(left), dtype=np.int64)
+    stack = [0]
+    k = 0
+    while stack:
+        node = stack.pop()
+        order[k] = node
+        k += 1
+        if left[node] != LEAF:
+            stack.append(int(right[node]))
+            stack.append(int(left[node]))
+    return order[:k]
+
+
+def flatten_forest(trees: list[Any], positive: int, n_features: int) -> FlatForest:
+    """Flatten fitted scikit-learn classification trees into a :class:`FlatForest`.
+
+    Parameters
+    ----------
+    trees : list of DecisionTreeClassifier
+        The fitted member trees (see :func:`tree_estimators`).
+    positive : int
+        Column of the positive class in ``predict_proba``.
+    n_features : int
+        Width of the input.
+
+    Returns
+    -------
+    FlatForest
+    """
+    per_feature: list[list[np.ndarray]] = [[] for _ in range(n_features)]
+    for t in trees:
+        tr = t.tree_
+        split = tr.children_left != LEAF
+        for f in np.unique(tr.feature[split]):
+            per_feature[int(f)].append(tr.threshold[split & (tr.feature == f)])
+    tables = tuple(
+        np.unique(np.concatenate(v)).astype(np.float64) if v else np.empty(0, dtype=np.float64)
+        for v in per_feature
+    )
+
+    feats, codes, rights, lefts, values, roots = [], [], [], [], [], []
+    offset = 0
+    max_depth = 0
+    for t in trees:
+        tr = t.tree_
+        order = _preorder(tr.children_left, tr.children_right)
+        new_of = np.full(tr.node_count, -1, dtype=np.int64)
+        new_of[order] = np.arange(len(order)) + offset
+        is_leaf = tr.children_left[order] == LEAF
+        f = np.where(is_leaf, LEAF, tr.feature[order]).astype(np.int32)
+        c = np.zeros(len(order), dtype=np.int32)
+        for j in np.flatnonzero(~is_leaf):
+            table = tables[f[j]]
+            # The threshold itself is in the table: its index is its code.
+            c[j] = int(np.searchsorted(table, tr.threshold[order[j]]))
+        self_idx = np.arange(len(order), dtype=np.int64) + offset
+        r = np.where(is_leaf, self_idx, new_of[np.maximum(tr.children_right[order], 0)])
+        left = np.where(is_leaf, self_idx, self_idx + 1)
+        if not np.array_equal(left[~is_leaf], new_of[tr.children_left[order][~is_leaf]]):
+            raise DataError("internal error: pre-order layout broke the left-child rule")  # pragma: no cover
+        # Leaf probabilities exactly as DecisionTreeClassifier.predict_proba normalises them.
+        v = tr.value[order, 0, :].astype(np.float64)
+        norm = v.sum(axis=1)
+        norm[norm == 0.0] = 1.0
+        p = np.where(is_leaf, v[:, positive] / norm, 0.0)
+        feats.append(f)
+        codes.append(c)
+        rights.append(r.astype(np.int32))
+        lefts.append(left.astype(np.int32))
+        values.append(p)
+        roots.append(offset)
+        offset += len(order)
+        max_depth = max(max_depth, int(tr.max_depth))
+    if offset >= np.iinfo(np.int32).max:
+        raise DataError(
+            f"the forest has {offset} nodes, more than the int32 index allows; use fewer or "
+            "shallower trees"
+        )
+    return FlatForest(
+        feature=np.concatenate(feats),
+        code=np.concatenate(codes),
+        right=np.concatenate(rights),
+        left=np.concatenate(lefts),
+        value=np.concatenate(values),
+        roots=np.asarray(roots, dtype=np.int64),
+        thresholds=tables,
+        max_depth=max_depth,
+    )
