@@ -51,7 +51,8 @@ def covariate_source(cfg: RunConfig) -> CovariateSource:
     if kind == "real":
         from .covariates.sources.real import RealSources
 
-        return RealSources.from_config(cfg.covariates.get("real", {}), base_dir=cfg.base_dir)
+        # paths in [covariates.real] are taken as written (absolute, or relative to the working directory)
+        return RealSources(dict(cfg.covariates.get("real", {})))
     raise ConfigError(f"[covariates].source = {kind!r} is unknown; use \"demo\" or \"real\"")
 
 
