@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 def fivenum(x: np.ndarray) -> np.ndarray:
-    """Tukey's five-number summary exactly as R's ``fivenum`` (min, lower hinge, median, upper hinge, max).
+    """Tukey's five numbers as R's ``fivenum``: min, lower hinge, median, upper hinge, max.
 
     >>> fivenum(np.array([1.0, 2.0, 3.0, 4.0, 100.0])).tolist()
     [1.0, 2.0, 3.0, 4.0, 100.0]
@@ -159,15 +159,21 @@ def fit_aoa(
     """
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or len(X) < 2:
-        raise DataError(f"AOA training data has shape {X.shape}; it needs at least two rows of factors")
+        raise DataError(
+            f"AOA training data has shape {X.shape}; it needs at least two rows of factors"
+        )
     if not np.isfinite(X).all():
-        raise DataError("AOA training data contains NaN or inf; drop those sites before fitting the AOA")
+        raise DataError(
+            "AOA training data contains NaN or inf; drop those sites before fitting the AOA"
+        )
     n, d = X.shape
     w = np.ones(d) if weights is None else np.asarray(weights, dtype=np.float64).copy()
     if w.shape != (d,):
         raise DataError(f"{w.size} AOA weights given for {d} features; give one weight per feature")
     if (w < 0).any():
-        log.info("AOA: %d negative importance weight(s) set to 0 (as CAST does)", int((w < 0).sum()))
+        log.info(
+            "AOA: %d negative importance weight(s) set to 0 (as CAST does)", int((w < 0).sum())
+        )
         w[w < 0] = 0.0
     fold = None if folds is None else np.asarray(folds)
     if fold is not None and fold.shape != (n,):
@@ -196,11 +202,19 @@ def fit_aoa(
         with np.errstate(all="ignore"):
             nearest_other_fold[a:b] = np.nanmin(np.where(np.isnan(dist), np.inf, dist), axis=1)
     if not np.isfinite(nearest_other_fold).all():
-        raise DataError("every training row is in one CV fold; give at least two folds for the AOA threshold")
+        raise DataError(
+            "every training row is in one CV fold; give at least two folds for the AOA threshold"
+        )
     mean_distance = float(mean_to_others.mean())
     if not mean_distance > 0:
         raise DataError("all training rows are identical in factor space; the AOA is undefined")
     train_di = nearest_other_fold / mean_distance
-    return AOAReference(center=center, scale=scale, weights=w, train=train,
-                        mean_distance=mean_distance, train_di=train_di,
-                        threshold=boxplot_upper_whisker(train_di))
+    return AOAReference(
+        center=center,
+        scale=scale,
+        weights=w,
+        train=train,
+        mean_distance=mean_distance,
+        train_di=train_di,
+        threshold=boxplot_upper_whisker(train_di),
+    )

@@ -192,14 +192,15 @@ def _domain_points(
     keep = (lon >= west) & (lon <= east) & (lat >= south) & (lat <= north)
     pts = np.column_stack([lon[keep], lat[keep]])
     if land_only:
+        # permamap's memory-mapped copy of the GLOBE mask (global_land_mask.globe loads 1 GB)
+        from .demo.layers import land_at_points
+        from .errors import PermamapError
+
         try:
-            from global_land_mask import globe
-        except ImportError:  # optional: the box itself is a usable, if coarser, domain
-            logger.info("global_land_mask not installed; prediction domain keeps ocean points")
+            on_land = land_at_points(np.where(pts[:, 0] > 180, pts[:, 0] - 360, pts[:, 0]), pts[:, 1])
+        except PermamapError:  # package missing: the box itself is a usable, if coarser, domain
+            logger.info("global-land-mask not installed; prediction domain keeps ocean points")
         else:
-            on_land = globe.is_land(
-                pts[:, 1], np.where(pts[:, 0] > 180, pts[:, 0] - 360, pts[:, 0])
-            )
             if on_land.any():
                 pts = pts[on_land]
     return pts
@@ -398,6 +399,8 @@ class SpatialBlockKFold(_RepeatedSpatialCV):
     ``block_size_km`` wide at the band's central latitude. Blocks (never single sites) are assigned
     to folds, largest first, each to the fold holding the fewest sites so far, so folds are
     balanced in size. Each repeat shifts the block grid by a random offset and reshuffles.
+    Blocks do not wrap across the antimeridian (sites at 179 °E and 179 °W are in different
+    blocks), which is harmless for Eurasia's 25–180 °E.
 
     Parameters
     ----------

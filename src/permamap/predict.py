@@ -122,7 +122,9 @@ def predict_block(
     [[1, 255, 0], [95, 255, 5], [9, 255, 9]]
     """
     if block.ndim != 3:
-        raise DataError(f"a block must be (band, row, col), got shape {block.shape}; add a band axis")
+        raise DataError(
+            f"a block must be (band, row, col), got shape {block.shape}; add a band axis"
+        )
     n_features, rows, cols = block.shape
     predictor = _as_predictor(model, n_features)
     out = np.full((len(map_bands(aoa)), rows, cols), NODATA, dtype=np.uint8)
@@ -182,13 +184,19 @@ class TileStore:
             os.replace(tmp, final)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            hint = ("the disk is full; free space (the dry run estimates what a map needs) and "
-                    "rerun: finished tiles are kept" if exc.errno == errno.ENOSPC else
-                    "check the folder's permissions and free space, then rerun: finished tiles are kept")
-            raise OutputWriteError(exc.errno or 0, f"could not write tile {final} ({exc}); {hint}") from exc
+            hint = (
+                "the disk is full; free space (the dry run estimates what a map needs) and "
+                "rerun: finished tiles are kept"
+                if exc.errno == errno.ENOSPC
+                else "check the folder's permissions and free space, then rerun: "
+                "finished tiles are kept"
+            )
+            raise OutputWriteError(
+                exc.errno or 0, f"could not write tile {final} ({exc}); {hint}"
+            ) from exc
 
     def write(self, window: Window, data: np.ndarray | None) -> None:
-        """Save a tile's bands, or an empty marker when ``data`` is ``None`` (nothing to predict)."""
+        """Save a tile's bands, or an empty marker when ``data`` is ``None``."""
         if data is None:
             self._atomic(self.empty_path(window), lambda fh: None)
         else:
@@ -202,8 +210,9 @@ class TileStore:
             want = (n_bands, int(window.height), int(window.width))
             if data.shape != want or data.dtype != np.uint8:
                 raise OutputWriteError(
-                    0, f"tile {path} holds {data.dtype} {data.shape}, expected uint8 {want}; delete "
-                    f"{self.folder} and rerun"
+                    0,
+                    f"tile {path} holds {data.dtype} {data.shape}, expected uint8 {want}; delete "
+                    f"{self.folder} and rerun",
                 )
             return data
         if self.empty_path(window).is_file():
@@ -242,8 +251,9 @@ class TileJob:
     n_bands: int
 
 
-def predict_tile(job: TileJob, predictor: Predictor, aoa: AOAReference | None,
-                 window: tuple[int, int, int, int]) -> str:
+def predict_tile(
+    job: TileJob, predictor: Predictor, aoa: AOAReference | None, window: tuple[int, int, int, int]
+) -> str:
     """Read, predict and store one tile ``(col_off, row_off, width, height)``.
 
     Returns ``"written"`` or ``"empty"`` (no cell has every factor; only a marker is stored).
@@ -258,8 +268,14 @@ def predict_tile(job: TileJob, predictor: Predictor, aoa: AOAReference | None,
 
 
 # --------------------------------------------------------------------------- backends
-def _run_local(job: TileJob, predictor: Predictor, aoa: AOAReference | None,
-               todo: list[tuple[int, int, int, int]], n_jobs: int, bar: tqdm) -> dict[str, int]:
+def _run_local(
+    job: TileJob,
+    predictor: Predictor,
+    aoa: AOAReference | None,
+    todo: list[tuple[int, int, int, int]],
+    n_jobs: int,
+    bar: tqdm,
+) -> dict[str, int]:
     counts = {"written": 0, "empty": 0}
     if n_jobs <= 1:
         for win in todo:
@@ -291,9 +307,15 @@ def _run_local(job: TileJob, predictor: Predictor, aoa: AOAReference | None,
     return counts
 
 
-def _run_dask(job: TileJob, predictor: Predictor, aoa: AOAReference | None,
-              todo: list[tuple[int, int, int, int]], scheduler: str, n_jobs: int,
-              bar: tqdm) -> dict[str, int]:
+def _run_dask(
+    job: TileJob,
+    predictor: Predictor,
+    aoa: AOAReference | None,
+    todo: list[tuple[int, int, int, int]],
+    scheduler: str,
+    n_jobs: int,
+    bar: tqdm,
+) -> dict[str, int]:
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError as exc:  # pragma: no cover - distributed is a dependency
@@ -305,8 +327,12 @@ def _run_dask(job: TileJob, predictor: Predictor, aoa: AOAReference | None,
     cluster = None
     if scheduler in ("local", "local-threads"):
         # "local-threads" keeps workers in this process (light; used by the tests).
-        cluster = LocalCluster(n_workers=max(1, n_jobs), threads_per_worker=1,
-                               processes=scheduler == "local", dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=max(1, n_jobs),
+            threads_per_worker=1,
+            processes=scheduler == "local",
+            dashboard_address=None,
+        )
         client = Client(cluster)
     else:
         client = Client(scheduler)
@@ -315,9 +341,18 @@ def _run_dask(job: TileJob, predictor: Predictor, aoa: AOAReference | None,
         pred_f = client.scatter(predictor, broadcast=True, hash=False)
         aoa_f = client.scatter(aoa, broadcast=True, hash=False) if aoa is not None else None
         run_id = uuid.uuid4().hex[:8]
-        futures = [client.submit(predict_tile, job, pred_f, aoa_f, win, pure=False,
-                                 key=f"permamap-tile-{run_id}-{_window_key(Window(*win))}")
-                   for win in todo]
+        futures = [
+            client.submit(
+                predict_tile,
+                job,
+                pred_f,
+                aoa_f,
+                win,
+                pure=False,
+                key=f"permamap-tile-{run_id}-{_window_key(Window(*win))}",
+            )
+            for win in todo
+        ]
         try:
             for fut in as_completed(futures):
                 counts[fut.result()] += 1
@@ -333,9 +368,18 @@ def _run_dask(job: TileJob, predictor: Predictor, aoa: AOAReference | None,
 
 
 # --------------------------------------------------------------------------- orchestration
-def _fingerprint(model: Any, predictor: Predictor, features: Sequence[str], stack: Path, grid: Grid,
-                 tile_shape: tuple[int, int], bands: Sequence[str], threshold: float,
-                 aoa: AOAReference | None, tags: dict[str, str]) -> dict[str, Any]:
+def _fingerprint(
+    model: Any,
+    predictor: Predictor,
+    features: Sequence[str],
+    stack: Path,
+    grid: Grid,
+    tile_shape: tuple[int, int],
+    bands: Sequence[str],
+    threshold: float,
+    aoa: AOAReference | None,
+    tags: dict[str, str],
+) -> dict[str, Any]:
     import joblib
 
     st = Path(stack).stat()
@@ -345,7 +389,11 @@ def _fingerprint(model: Any, predictor: Predictor, features: Sequence[str], stac
         "model": joblib.hash(model),
         "predictor": type(predictor).__name__,
         "features": list(features),
-        "stack": {"path": str(Path(stack).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns},
+        "stack": {
+            "path": str(Path(stack).resolve()),
+            "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
+        },
         "grid": grid.to_dict(),
         "tile_shape": list(tile_shape),
         "bands": list(bands),
@@ -366,15 +414,30 @@ def run_tiles(
     progress: bool = True,
     desc: str = "predict",
 ) -> dict[str, int]:
-    """Compute every tile not yet in ``job.store``; return counts ``written``, ``empty``, ``reused``."""
+    """Compute every tile not yet in ``job.store``; return counts written / empty / reused."""
     tiles = list(tiles)
-    todo = [(int(w.col_off), int(w.row_off), int(w.width), int(w.height))
-            for w in tiles if not job.store.is_done(w)]
+    todo = [
+        (int(w.col_off), int(w.row_off), int(w.width), int(w.height))
+        for w in tiles
+        if not job.store.is_done(w)
+    ]
     reused = len(tiles) - len(todo)
     if reused:
-        log.info("%s: %d of %d tiles already done; computing the other %d", desc, reused, len(tiles), len(todo))
-    with tqdm(total=len(tiles), initial=reused, desc=desc, unit="tile", disable=not progress,
-              smoothing=0.1) as bar:
+        log.info(
+            "%s: %d of %d tiles already done; computing the other %d",
+            desc,
+            reused,
+            len(tiles),
+            len(todo),
+        )
+    with tqdm(
+        total=len(tiles),
+        initial=reused,
+        desc=desc,
+        unit="tile",
+        disable=not progress,
+        smoothing=0.1,
+    ) as bar:
         if scheduler is None:
             counts = _run_local(job, predictor, aoa, todo, n_jobs, bar)
         else:
@@ -383,8 +446,14 @@ def run_tiles(
     return counts
 
 
-def _assemble(store: TileStore, tiles: Sequence[Window], grid: Grid, bands: Sequence[str],
-              tags: dict[str, str], out: Path) -> None:
+def _assemble(
+    store: TileStore,
+    tiles: Sequence[Window],
+    grid: Grid,
+    bands: Sequence[str],
+    tags: dict[str, str],
+    out: Path,
+) -> None:
     with scratch_path(out) as work:
         try:
             with open_tiled(work, grid, len(bands), "uint8", NODATA, list(bands), tags=tags) as ds:
@@ -393,14 +462,16 @@ def _assemble(store: TileStore, tiles: Sequence[Window], grid: Grid, bands: Sequ
             to_cog(work, out)
         except rasterio.errors.RasterioIOError as exc:
             raise OutputWriteError(
-                0, f"could not write {out} ({exc}); free disk space and rerun: the tiles are kept in "
-                f"{store.folder}, only the assembly is redone"
+                0,
+                f"could not write {out} ({exc}); free disk space and rerun: the tiles are kept in "
+                f"{store.folder}, only the assembly is redone",
             ) from exc
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
                 raise OutputWriteError(
-                    exc.errno, f"disk full while writing {out}; free space and rerun: the tiles are "
-                    f"kept in {store.folder}"
+                    exc.errno,
+                    f"disk full while writing {out}; free space and rerun: the tiles are "
+                    f"kept in {store.folder}",
                 ) from exc
             raise
 
@@ -497,29 +568,60 @@ def predict_map(
     n_jobs = int(n_jobs or os.cpu_count() or 1)
     predictor = predictor if predictor is not None else compile_model(model, len(features))
     bands = map_bands(aoa)
-    tags = {"epoch": str(epoch), "model": model_name, "permamap_version": __version__,
-            "features": ",".join(features), "class_values": "1=permafrost,0=not,255=nodata",
-            "probability_units": "percent", "uncertainty_units": "percent",
-            "uncertainty_method": ("tree_vote_spread: 200 x standard deviation of member-tree "
-                                   "probabilities" if predictor.is_ensemble else
-                                   "margin: 100 x (1 - |2p - 1|)")}
+    tags = {
+        "epoch": str(epoch),
+        "model": model_name,
+        "permamap_version": __version__,
+        "features": ",".join(features),
+        "class_values": "1=permafrost,0=not,255=nodata",
+        "probability_units": "percent",
+        "uncertainty_units": "percent",
+        "uncertainty_method": (
+            "tree_vote_spread: 200 x standard deviation of member-tree probabilities"
+            if predictor.is_ensemble
+            else "margin: 100 x (1 - |2p - 1|)"
+        ),
+    }
     if aoa is not None:
-        tags.update(aoa_values="1=inside,0=outside,255=nodata", aoa_method="Meyer & Pebesma 2021 DI",
-                    aoa_threshold=f"{aoa.threshold:.6g}")
+        tags.update(
+            aoa_values="1=inside,0=outside,255=nodata",
+            aoa_method="Meyer & Pebesma 2021 DI",
+            aoa_threshold=f"{aoa.threshold:.6g}",
+        )
     store = TileStore.beside(out)
     tiles = list(grid.tiles(tile_shape))
     t0 = time.perf_counter()
-    store.prepare(_fingerprint(model, predictor, features, stack, grid, tile_shape, bands,
-                               threshold, aoa, tags))
-    job = TileJob(stack=stack, features=features, store=store, threshold=threshold, n_bands=len(bands))
-    counts = run_tiles(predictor, job, tiles, aoa=aoa, n_jobs=n_jobs, scheduler=scheduler,
-                       progress=progress, desc=f"predict {epoch}")
+    store.prepare(
+        _fingerprint(
+            model, predictor, features, stack, grid, tile_shape, bands, threshold, aoa, tags
+        )
+    )
+    job = TileJob(
+        stack=stack, features=features, store=store, threshold=threshold, n_bands=len(bands)
+    )
+    counts = run_tiles(
+        predictor,
+        job,
+        tiles,
+        aoa=aoa,
+        n_jobs=n_jobs,
+        scheduler=scheduler,
+        progress=progress,
+        desc=f"predict {epoch}",
+    )
     t1 = time.perf_counter()
     _assemble(store, tiles, grid, bands, tags, out)
     if not keep_tiles:
         store.clear()
-    log.info("wrote %s: %d tiles predicted, %d empty, %d reused; %.1f s tiles + %.1f s COG",
-             out, counts["written"], counts["empty"], counts["reused"], t1 - t0, time.perf_counter() - t1)
+    log.info(
+        "wrote %s: %d tiles predicted, %d empty, %d reused; %.1f s tiles + %.1f s COG",
+        out,
+        counts["written"],
+        counts["empty"],
+        counts["reused"],
+        t1 - t0,
+        time.perf_counter() - t1,
+    )
     return out
 
 
@@ -547,16 +649,18 @@ class MapEstimate:
     def summary(self) -> str:
         """Human-readable lines for a ``--dry-run``."""
         gib = 1024**3
-        return "\n".join([
-            f"cells        {self.cells:,} in {self.tiles} tiles; about {self.valid_cells:,} "
-            f"({self.valid_fraction:.0%}) with every factor",
-            f"speed        {self.seconds_per_million:.2f} s per million cells per worker, "
-            f"{self.read_seconds_per_tile:.2f} s to read a tile",
-            f"time         about {self.est_seconds / 60:.1f} min with {self.n_jobs} worker(s)",
-            f"memory       peak about {self.peak_memory_bytes / gib:.2f} GiB",
-            f"disk         tile store up to {self.tile_store_bytes / gib:.2f} GiB (removed after), "
-            f"map about {self.cog_bytes / gib:.2f} GiB",
-        ])
+        return "\n".join(
+            [
+                f"cells        {self.cells:,} in {self.tiles} tiles; about {self.valid_cells:,} "
+                f"({self.valid_fraction:.0%}) with every factor",
+                f"speed        {self.seconds_per_million:.2f} s per million cells per worker, "
+                f"{self.read_seconds_per_tile:.2f} s to read a tile",
+                f"time         about {self.est_seconds / 60:.1f} min with {self.n_jobs} worker(s)",
+                f"memory       peak about {self.peak_memory_bytes / gib:.2f} GiB",
+                f"disk         tile store up to {self.tile_store_bytes / gib:.2f} GiB (removed), "
+                f"map about {self.cog_bytes / gib:.2f} GiB",
+            ]
+        )
 
 
 def estimate_map(
@@ -581,7 +685,7 @@ def estimate_map(
     n_jobs = int(n_jobs or os.cpu_count() or 1)
     predictor = predictor if predictor is not None else compile_model(model, len(features))
     tiles = list(grid.tiles(tile_shape))
-    pick = sorted({int(round(i)) for i in np.linspace(0, len(tiles) - 1, min(sample_tiles, len(tiles)))})
+    pick = sorted({round(i) for i in np.linspace(0, len(tiles) - 1, min(sample_tiles, len(tiles)))})
     valid = cells_seen = timed_cells = 0
     t_read = t_pred = 0.0
     for i in pick:
@@ -614,19 +718,36 @@ def estimate_map(
     peak = 400 * 1024**2 + model_bytes + 2 * n_jobs * per_tile
     store = int(frac * cells * n_bands + len(tiles) * 128)
     cog = int(store * 0.25)  # deflate on uint8 class/percent bands, measured ≈4× on the demo
-    return MapEstimate(cells=cells, tiles=len(tiles), valid_fraction=frac, valid_cells=int(frac * cells),
-                       seconds_per_million=s_per_m, read_seconds_per_tile=read_per_tile, n_jobs=n_jobs,
-                       est_seconds=est, peak_memory_bytes=int(peak), tile_store_bytes=store,
-                       cog_bytes=cog, details={"sampled_tiles": len(pick),
-                                               "predictor": repr(predictor),
-                                               "model_bytes": model_bytes})
+    return MapEstimate(
+        cells=cells,
+        tiles=len(tiles),
+        valid_fraction=frac,
+        valid_cells=int(frac * cells),
+        seconds_per_million=s_per_m,
+        read_seconds_per_tile=read_per_tile,
+        n_jobs=n_jobs,
+        est_seconds=est,
+        peak_memory_bytes=int(peak),
+        tile_store_bytes=store,
+        cog_bytes=cog,
+        details={
+            "sampled_tiles": len(pick),
+            "predictor": repr(predictor),
+            "model_bytes": model_bytes,
+        },
+    )
 
 
 def _model_bytes(predictor: Any) -> int:
     forest = getattr(predictor, "forest", None)
     if forest is not None:
-        return int(sum(a.nbytes for a in (forest.feature, forest.code, forest.right, forest.left,
-                                            forest.value)) * 2)
+        return int(
+            sum(
+                a.nbytes
+                for a in (forest.feature, forest.code, forest.right, forest.left, forest.value)
+            )
+            * 2
+        )
     import pickle
 
     try:

@@ -39,7 +39,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,7 @@ __all__ = [
     "METRICS",
     "ModelSettings",
     "ModelStageResult",
+    "choose_within_noise",
     "fold_metrics",
     "paired_comparison",
     "pick_one_se",
@@ -584,6 +585,10 @@ def _cv_scores(
     jobs, keys = [], []
     for scheme, sp in splits.items():
         for (r, f), (tr, te) in zip(sp.keys(), sp, strict=True):
+            inner = inners.get(scheme)
+            if inner is not None and inner.kind == "spatial":
+                # nested spatial tuning groups by this repeat's blocks/clusters
+                inner = replace(inner, groups=sp.units[r])
             jobs.append(
                 joblib.delayed(_evaluate_fold)(
                     cand,
@@ -592,7 +597,7 @@ def _cv_scores(
                     y,
                     tr,
                     te,
-                    inners.get(scheme),
+                    inner,
                     settings.metric,
                     settings.choice_se,
                 )
@@ -786,10 +791,22 @@ def _params_of(used: list[dict[str, Any]]) -> dict[str, Any]:
     return used[keyed.index(top)]
 
 
-def _one_se_rows(
+def choose_within_noise(
     table: pd.DataFrame, metric: str, n_se: float, order_by: Sequence[str]
 ) -> pd.Series:
-    """Row of ``table`` (mean, se per option) chosen by the one-SE rule, cheapest/simplest first."""
+    """The first row, sorted by ``order_by``, whose mean is within ``n_se`` SE of the best.
+
+    ``table`` has one option per row with columns ``mean`` and ``se`` (the Nadeau–Bengio SE of
+    the best option sets the band); ``order_by`` puts the preferred options first (cheapest,
+    fewest features...). This is the cost-aware choice and the feature-subset choice.
+
+    Examples
+    --------
+    >>> front = pd.DataFrame({"model": ["rf500", "rf50", "tree"], "mean": [0.913, 0.911, 0.85],
+    ...                       "se": [0.005, 0.005, 0.01], "cost": [25.0, 2.5, 0.1]})
+    >>> choose_within_noise(front, "accuracy", 1.0, ["cost"])["model"]
+    'rf50'
+    """
     sign = 1.0 if GREATER_IS_BETTER[metric] else -1.0
     score = sign * table["mean"]
     best = int(np.nanargmax(score.to_numpy()))
@@ -917,7 +934,7 @@ def _tune(
     if settings.tuning == "nested":
         return {}, {
             "random": _Inner("random", _location_ids(data.lonlat), settings.inner_folds, seed),
-            # inner groups = the outer spatial units of the first repeat (blocks/clusters)
+            # inner groups = the outer spatial units (blocks/clusters), set per repeat
             "spatial": _Inner("spatial", splits["spatial"].units[0], settings.inner_folds, seed),
         }
     if settings.tuning == "none":
@@ -1009,7 +1026,7 @@ def _choose(
     front["pareto"] = _pareto(
         sign * front["mean"].to_numpy(), front["cost_s_per_million"].to_numpy()
     )
-    choice = _one_se_rows(front, metric, settings.choice_se, ["cost_s_per_million", "model"])
+    choice = choose_within_noise(front, metric, settings.choice_se, ["cost_s_per_million", "model"])
     name = str(choice["model"])
     best_name = str(front.iloc[int(np.nanargmax(sign * front["mean"].to_numpy()))]["model"])
     front["chosen"] = front["model"] == name
@@ -1032,7 +1049,9 @@ def _choose(
                 }
             )
         size_df = pd.DataFrame(recs)
-        pick = _one_se_rows(size_df, metric, settings.choice_se, ["cost_s_per_million", "size"])
+        pick = choose_within_noise(
+            size_df, metric, settings.choice_se, ["cost_s_per_million", "size"]
+        )
         params[cand.size_param] = int(pick["size"])
         cost = float(pick["cost_s_per_million"])
         size_df["chosen"] = size_df["size"] == int(pick["size"])
@@ -1129,7 +1148,7 @@ def _test_combinations(
         current.append(options[i])
     table = pd.DataFrame(combos)
     table["rank_score"] = -sign * table["mean"]
-    pick = _one_se_rows(table, metric, settings.choice_se, ["n_features", "rank_score"])
+    pick = choose_within_noise(table, metric, settings.choice_se, ["n_features", "rank_score"])
     return combos, list(pick["features"])
 
 

@@ -75,12 +75,19 @@ def test_block_splits_partition_and_keep_blocks_whole(seed: int, size: float) ->
             assert len(np.unique(s.folds[r][s.units[r] == unit])) == 1
 
 
-def test_same_seed_same_splits(table) -> None:
+def test_same_seed_same_splits(table, pred_points) -> None:
     lonlat = table[["lon", "lat"]].to_numpy()
     y = table["label"].to_numpy()
     for make in (
         lambda: SpatialBlockKFold(5, n_repeats=2, random_state=3),
-        lambda: KNNDMKFold(5, n_repeats=2, clustering="kmeans", nk_len=8, random_state=3),
+        lambda: KNNDMKFold(
+            5,
+            prediction_lonlat=pred_points,
+            n_repeats=2,
+            clustering="kmeans",
+            nk_len=8,
+            random_state=3,
+        ),
     ):
         a = make().assign(lonlat, y).folds
         b = make().assign(lonlat, y).folds

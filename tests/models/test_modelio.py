@@ -12,6 +12,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from permamap.errors import DataError, InputFileError
 from permamap.modelio import FeatureGuard, load_model, save_model, training_hash
+from permamap.models import CORE_CANDIDATES, make_candidate
 
 
 @parametrize_with_checks([FeatureGuard(LogisticRegression())])
@@ -75,6 +76,18 @@ def test_untrusted_types_are_refused(tmp_path) -> None:
     (tmp_path / "model_card.json").write_text(json.dumps({"features": ["a"]}))
     with pytest.raises(InputFileError, match="does not trust"):
         load_model(tmp_path)
+
+
+@pytest.mark.parametrize("name", CORE_CANDIDATES)
+def test_every_candidate_round_trips_with_skops(tmp_path, name: str) -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = (X[:, 0] > 0).astype(int)
+    est = make_candidate(name, grid="none", random_state=0).build()
+    guard = FeatureGuard(est, ["a", "b", "c"]).fit(X, y)
+    save_model(guard, {"features": ["a", "b", "c"]}, tmp_path)
+    loaded, _ = load_model(tmp_path)
+    np.testing.assert_allclose(loaded.predict_proba(X), guard.predict_proba(X))
 
 
 def test_missing_files(tmp_path) -> None:

@@ -21,6 +21,8 @@ from permamap.modelio import load_model
 from permamap.selection import (
     METRICS,
     ModelSettings,
+    _pareto,
+    choose_within_noise,
     fold_metrics,
     paired_comparison,
     pick_one_se,
@@ -78,6 +80,28 @@ def test_one_se_rule_prefers_simplest_within_noise() -> None:
     # SE of the best = 0.04 / sqrt(4) = 0.02; 0.89 is within it, 0.85 is not.
     assert pick_one_se([0.85, 0.89, 0.90], [0.04, 0.04, 0.04], n_splits=4) == 1
     assert pick_one_se([0.85, 0.89, 0.90], [0.0, 0.0, 0.0], n_splits=4) == 2
+
+
+def test_cost_aware_choice_takes_cheapest_within_noise() -> None:
+    front = pd.DataFrame(
+        {
+            "model": ["rf500", "rf200", "rf50", "tree"],
+            "mean": [0.913, 0.914, 0.910, 0.880],
+            "se": [0.006, 0.006, 0.006, 0.009],
+            "cost": [25.0, 10.0, 2.5, 0.1],
+        }
+    )
+    assert choose_within_noise(front, "accuracy", 1.0, ["cost"])["model"] == "rf50"
+    assert choose_within_noise(front, "accuracy", 0.0, ["cost"])["model"] == "rf200"
+    # lower is better for the Brier score
+    brier = front.assign(mean=[0.05, 0.06, 0.051, 0.2])
+    assert choose_within_noise(brier, "brier", 1.0, ["cost"])["model"] == "rf50"
+    assert _pareto(front["mean"].to_numpy(), front["cost"].to_numpy()) == [
+        False,
+        True,
+        True,
+        True,
+    ]
 
 
 def test_summary_interval_and_paired_comparison() -> None:
@@ -244,3 +268,20 @@ def test_dask_backend_runs_the_same_code(tmp_path, stage) -> None:
         )
     assert (tmp_path / "cv_scores.csv").read_text() == (out / "cv_scores.csv").read_text()
     assert again.features == result.features
+
+
+def test_forest_size_front(tmp_path, stage) -> None:
+    table, _, _, pred = stage
+    settings = small_settings(candidates=("random_forest",), size_variants=(3, 10, 30))
+    result = run_model_stage(
+        table, FEATURES, tmp_path, settings, n_jobs=1, seed=0, prediction_lonlat=pred
+    )
+    front = pd.DataFrame(result.selection["size_front"])
+    assert set(front["size"]) >= {3, 10, 30}
+    assert front["chosen"].sum() == 1
+    best = front.loc[front["mean"].idxmax()]
+    chosen = front[front["chosen"]].iloc[0]
+    # the cheapest size within one SE of the best
+    within = front[front["mean"] >= best["mean"] - best["se"]]
+    assert chosen["cost_s_per_million"] == within["cost_s_per_million"].min()
+    assert result.card["params"]["clf__n_estimators"] == chosen["size"]

@@ -55,7 +55,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, grid: Grid, block: np.ndarra
 @pytest.fixture(scope="session")
 def training() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(1)
-    X = np.column_stack([rng.uniform(-12, 8, 400), rng.uniform(500, 2500, 400), rng.uniform(50, 250, 400)])
+    X = np.column_stack(
+        [rng.uniform(-12, 8, 400), rng.uniform(500, 2500, 400), rng.uniform(50, 250, 400)]
+    )
     y = ((X[:, 0] - 0.002 * (X[:, 1] - 1000) + rng.normal(0, 1.5, 400)) < -1).astype(int)
     return X.astype(np.float32), y
 

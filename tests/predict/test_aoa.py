@@ -30,7 +30,9 @@ def test_train_di_by_hand() -> None:
     nearest_other_fold = np.array([d[0, 2], d[1, 2], d[2, 1], d[3, 1]])
     np.testing.assert_allclose(ref.mean_distance, dbar)
     np.testing.assert_allclose(ref.train_di, nearest_other_fold / dbar)
-    np.testing.assert_allclose(ref.dissimilarity(np.array([[2.0]])), abs((2.0 - 2.5) / X[:, 0].std(ddof=1) - z[1]) / dbar)
+    np.testing.assert_allclose(
+        ref.dissimilarity(np.array([[2.0]])), abs((2.0 - 2.5) / X[:, 0].std(ddof=1) - z[1]) / dbar
+    )
 
 
 def test_weights_zero_ignore_a_feature() -> None:

@@ -33,8 +33,12 @@ MODELS = {
     "extra": lambda: ExtraTreesClassifier(30, random_state=0),
     "tree": lambda: DecisionTreeClassifier(random_state=0),
     "best_first": lambda: RandomForestClassifier(20, max_leaf_nodes=25, random_state=0),
-    "scaled_pipe": lambda: Pipeline([("s", StandardScaler()), ("clf", RandomForestClassifier(20, random_state=0))]),
-    "guard": lambda: FeatureGuard(Pipeline([("clf", RandomForestClassifier(20, random_state=0))]), features=list("abcd")),
+    "scaled_pipe": lambda: Pipeline(
+        [("s", StandardScaler()), ("clf", RandomForestClassifier(20, random_state=0))]
+    ),
+    "guard": lambda: FeatureGuard(
+        Pipeline([("clf", RandomForestClassifier(20, random_state=0))]), features=list("abcd")
+    ),
 }
 
 

@@ -29,8 +29,18 @@ def _read(path: Path) -> np.ndarray:
 
 
 def test_map_contract(tmp_path: Path, forest, stack: Path, grid: Grid, block: np.ndarray) -> None:
-    out = predict_map(forest, FEATURES, stack, grid, tmp_path / "permafrost_2000.tif", epoch=2000,
-                      model_name="random_forest", tile_shape=(16, 16), progress=False, n_jobs=1)
+    out = predict_map(
+        forest,
+        FEATURES,
+        stack,
+        grid,
+        tmp_path / "permafrost_2000.tif",
+        epoch=2000,
+        model_name="random_forest",
+        tile_shape=(16, 16),
+        progress=False,
+        n_jobs=1,
+    )
     with rasterio.open(out) as ds:
         assert ds.descriptions == ("class", "probability", "uncertainty")
         assert ds.dtypes == ("uint8",) * 3 and ds.nodata == 255
@@ -50,22 +60,55 @@ def test_map_contract(tmp_path: Path, forest, stack: Path, grid: Grid, block: np
     assert np.abs(data[1][valid] - np.rint(ref * 100)).max() <= 1
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(rows=st.integers(1, 40), cols=st.integers(1, 55))
-def test_tiled_equals_whole_array(rows: int, cols: int, forest, stack: Path, grid: Grid, block: np.ndarray) -> None:
+def test_tiled_equals_whole_array(
+    rows: int, cols: int, forest, stack: Path, grid: Grid, block: np.ndarray
+) -> None:
     """Any tile shape gives the same map as predicting the whole array at once."""
     whole = predict_block(forest, block)
     with tempfile.TemporaryDirectory() as tmp:
-        out = predict_map(forest, FEATURES, stack, grid, Path(tmp) / "m.tif", epoch=2000,
-                          tile_shape=(rows, cols), progress=False, n_jobs=2)
+        out = predict_map(
+            forest,
+            FEATURES,
+            stack,
+            grid,
+            Path(tmp) / "m.tif",
+            epoch=2000,
+            tile_shape=(rows, cols),
+            progress=False,
+            n_jobs=2,
+        )
         np.testing.assert_array_equal(_read(out), whole)
 
 
-def test_compiled_and_reference_paths_agree(tmp_path: Path, forest, stack: Path, grid: Grid) -> None:
-    a = predict_map(forest, FEATURES, stack, grid, tmp_path / "a.tif", epoch=2000, tile_shape=(16, 16),
-                    progress=False, predictor=ReferencePredictor(forest, 3))
-    b = predict_map(forest, FEATURES, stack, grid, tmp_path / "b.tif", epoch=2000, tile_shape=(16, 16),
-                    progress=False, predictor=compile_model(forest, 3))
+def test_compiled_and_reference_paths_agree(
+    tmp_path: Path, forest, stack: Path, grid: Grid
+) -> None:
+    a = predict_map(
+        forest,
+        FEATURES,
+        stack,
+        grid,
+        tmp_path / "a.tif",
+        epoch=2000,
+        tile_shape=(16, 16),
+        progress=False,
+        predictor=ReferencePredictor(forest, 3),
+    )
+    b = predict_map(
+        forest,
+        FEATURES,
+        stack,
+        grid,
+        tmp_path / "b.tif",
+        epoch=2000,
+        tile_shape=(16, 16),
+        progress=False,
+        predictor=compile_model(forest, 3),
+    )
     da, db = _read(a), _read(b)
     np.testing.assert_array_equal(da[0], db[0])
     assert np.abs(da[1:].astype(int) - db[1:].astype(int)).max() <= 1  # rint at exact .5 only
@@ -88,11 +131,14 @@ def _counting_reads(monkeypatch: pytest.MonkeyPatch, crash_after: int | None) ->
     return calls
 
 
-def test_killed_run_resumes_to_identical_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                              forest, stack: Path, grid: Grid) -> None:
+def test_killed_run_resumes_to_identical_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forest, stack: Path, grid: Grid
+) -> None:
     kw = dict(epoch=2000, tile_shape=(10, 12), progress=False, n_jobs=1)
     n_tiles = grid.n_tiles((10, 12))
-    clean = predict_map(forest, FEATURES, stack, grid, tmp_path / "clean" / "permafrost_2000.tif", **kw)
+    clean = predict_map(
+        forest, FEATURES, stack, grid, tmp_path / "clean" / "permafrost_2000.tif", **kw
+    )
 
     out = tmp_path / "resumed" / "permafrost_2000.tif"
     _counting_reads(monkeypatch, crash_after=7)
@@ -109,15 +155,36 @@ def test_killed_run_resumes_to_identical_file(tmp_path: Path, monkeypatch: pytes
     assert out.read_bytes() == clean.read_bytes()  # byte-identical COG
 
 
-def test_changed_settings_clear_stale_tiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                            forest, stack: Path, grid: Grid) -> None:
+def test_changed_settings_clear_stale_tiles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forest, stack: Path, grid: Grid
+) -> None:
     out = tmp_path / "m.tif"
     _counting_reads(monkeypatch, crash_after=3)
     with pytest.raises(Crash):
-        predict_map(forest, FEATURES, stack, grid, out, epoch=2000, tile_shape=(10, 12), progress=False, n_jobs=1)
+        predict_map(
+            forest,
+            FEATURES,
+            stack,
+            grid,
+            out,
+            epoch=2000,
+            tile_shape=(10, 12),
+            progress=False,
+            n_jobs=1,
+        )
     calls = _counting_reads(monkeypatch, crash_after=None)
-    predict_map(forest, FEATURES, stack, grid, out, epoch=2000, tile_shape=(10, 12), threshold=0.4,
-                progress=False, n_jobs=1)
+    predict_map(
+        forest,
+        FEATURES,
+        stack,
+        grid,
+        out,
+        epoch=2000,
+        tile_shape=(10, 12),
+        threshold=0.4,
+        progress=False,
+        n_jobs=1,
+    )
     assert len(calls) == grid.n_tiles((10, 12))  # a new threshold: every tile recomputed
 
 
@@ -125,16 +192,29 @@ def test_dask_equals_local(tmp_path: Path, forest, stack: Path, grid: Grid) -> N
     pytest.importorskip("distributed")
     kw = dict(epoch=2000, tile_shape=(12, 16), progress=False, n_jobs=2)
     local = predict_map(forest, FEATURES, stack, grid, tmp_path / "local.tif", **kw)
-    dask = predict_map(forest, FEATURES, stack, grid, tmp_path / "dask.tif", scheduler="local-threads", **kw)
+    dask = predict_map(
+        forest, FEATURES, stack, grid, tmp_path / "dask.tif", scheduler="local-threads", **kw
+    )
     np.testing.assert_array_equal(_read(local), _read(dask))
     assert local.read_bytes() == dask.read_bytes()
 
 
-def test_aoa_band(tmp_path: Path, forest, training, stack: Path, grid: Grid, block: np.ndarray) -> None:
+def test_aoa_band(
+    tmp_path: Path, forest, training, stack: Path, grid: Grid, block: np.ndarray
+) -> None:
     X, _ = training
     ref = fit_aoa(X, weights=forest.feature_importances_, folds=np.arange(len(X)) % 5)
-    out = predict_map(forest, FEATURES, stack, grid, tmp_path / "m.tif", epoch=2000, tile_shape=(16, 16),
-                      progress=False, aoa=ref)
+    out = predict_map(
+        forest,
+        FEATURES,
+        stack,
+        grid,
+        tmp_path / "m.tif",
+        epoch=2000,
+        tile_shape=(16, 16),
+        progress=False,
+        aoa=ref,
+    )
     with rasterio.open(out) as ds:
         assert ds.descriptions[-1] == "aoa"
         aoa = ds.read(4)
@@ -149,7 +229,15 @@ def test_stack_missing_feature(tmp_path: Path, forest, stack: Path, grid: Grid) 
     out = tmp_path / "m.tif"
     out.write_bytes(b"earlier map")
     with pytest.raises(DataError, match=r"lacks model feature\(s\) \['permafrost_index'\]"):
-        predict_map(forest, ["maat", "elevation", "permafrost_index"], stack, grid, out, epoch=2000, progress=False)
+        predict_map(
+            forest,
+            ["maat", "elevation", "permafrost_index"],
+            stack,
+            grid,
+            out,
+            epoch=2000,
+            progress=False,
+        )
     assert out.read_bytes() == b"earlier map"
 
 
@@ -161,11 +249,14 @@ def test_grid_mismatch(tmp_path: Path, forest, stack: Path) -> None:
 
 def test_model_width_mismatch(tmp_path: Path, forest, stack: Path, grid: Grid) -> None:
     with pytest.raises(DataError, match="fitted on 3 features but 2"):
-        predict_map(forest, FEATURES[:2], stack, grid, tmp_path / "m.tif", epoch=2000, progress=False)
+        predict_map(
+            forest, FEATURES[:2], stack, grid, tmp_path / "m.tif", epoch=2000, progress=False
+        )
 
 
-def test_disk_full_keeps_earlier_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                         forest, stack: Path, grid: Grid) -> None:
+def test_disk_full_keeps_earlier_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forest, stack: Path, grid: Grid
+) -> None:
     out = tmp_path / "m.tif"
     out.write_bytes(b"earlier map")
     real_save = np.save
@@ -179,23 +270,53 @@ def test_disk_full_keeps_earlier_outputs(tmp_path: Path, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(P.np, "save", save)
     with pytest.raises(OutputWriteError, match="disk is full") as info:
-        predict_map(forest, FEATURES, stack, grid, out, epoch=2000, tile_shape=(10, 12), progress=False, n_jobs=1)
+        predict_map(
+            forest,
+            FEATURES,
+            stack,
+            grid,
+            out,
+            epoch=2000,
+            tile_shape=(10, 12),
+            progress=False,
+            n_jobs=1,
+        )
     assert isinstance(info.value, OSError)
     assert out.read_bytes() == b"earlier map"
     store = TileStore.beside(out)
     assert len(list(store.folder.glob("*.npy"))) == 2 and not list(store.folder.glob(".*.tmp"))
     monkeypatch.setattr(P.np, "save", real_save)
-    predict_map(forest, FEATURES, stack, grid, out, epoch=2000, tile_shape=(10, 12), progress=False, n_jobs=1)
+    predict_map(
+        forest,
+        FEATURES,
+        stack,
+        grid,
+        out,
+        epoch=2000,
+        tile_shape=(10, 12),
+        progress=False,
+        n_jobs=1,
+    )
     assert out.read_bytes()[:2] in (b"II", b"MM")
 
 
-def test_all_nodata_tiles_are_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forest, grid: Grid) -> None:
+def test_all_nodata_tiles_are_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forest, grid: Grid
+) -> None:
     empty = np.full((3, *grid.shape), np.nan, dtype=np.float32)
     stack = write_stack(tmp_path / "ocean.tif", grid, empty)
     called: list[int] = []
     monkeypatch.setattr(P, "predict_block", lambda *a, **k: called.append(1))
-    out = predict_map(forest, FEATURES, stack, grid, tmp_path / "m.tif", epoch=2000, tile_shape=(16, 16),
-                      progress=False)
+    out = predict_map(
+        forest,
+        FEATURES,
+        stack,
+        grid,
+        tmp_path / "m.tif",
+        epoch=2000,
+        tile_shape=(16, 16),
+        progress=False,
+    )
     assert not called
     assert (_read(out) == 255).all()
 

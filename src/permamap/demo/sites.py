@@ -34,7 +34,7 @@ CLUSTERS: tuple[tuple[str, float, float, float, int], ...] = (
     ("finnmark-lapland", 26.5, 69.3, 120, 60),
     ("kola-khibiny", 33.7, 67.7, 100, 30),
 )
-N_STATIONS = 420
+N_STATIONS = 600
 LABEL_NOISE = 0.05
 # Label errors happen near the climatic boundary, not in the tropics; kept 1 K inside QC's
 # climate-consistency thresholds (-8 / +3 °C) so that noise is not mistaken for a defect.

@@ -6,7 +6,14 @@ the positive-class probability and, for forests, the spread of the member trees'
 
 from __future__ import annotations
 
-from .compile import CompiledForest, Predictor, ReferencePredictor, compile_model, positive_class_index, unwrap
+from .compile import (
+    CompiledForest,
+    Predictor,
+    ReferencePredictor,
+    compile_model,
+    positive_class_index,
+    unwrap,
+)
 from .flatten import FlatForest, flatten_forest, tree_estimators
 from .kernels import HAVE_NUMBA
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import DataError
 from .flatten import FlatForest, flatten_forest, tree_estimators
-from .kernels import HAVE_NUMBA, KERNELS, pack_nodes
+from .kernels import HAVE_NUMBA, KERNELS, ROW_BLOCK, pack_nodes
 
 __all__ = [
     "CompiledForest",
@@ -46,7 +46,9 @@ class Predictor(Protocol):
 
 def positive_class_index(model: Any) -> int:
     """Column of class 1 (permafrost) in ``model.predict_proba``."""
-    classes = [int(c) if isinstance(c, int | np.integer) else c for c in getattr(model, "classes_", [0, 1])]
+    classes = [
+        int(c) if isinstance(c, int | np.integer) else c for c in getattr(model, "classes_", [0, 1])
+    ]
     if 1 not in classes:
         raise DataError(
             f"model classes {classes} do not include 1 (permafrost); retrain on 0/1 labels"
@@ -110,9 +112,9 @@ class CompiledForest:
         A fitted forest or tree (possibly inside a FeatureGuard / Pipeline).
     n_features : int
         Width of the rows given to :meth:`predict_stats`.
-    kernel : {"packed", "simple", "lockstep"}, default="packed"
+    kernel : {"simple", "packed", "lockstep"}, default="simple"
         Traversal variant (see :mod:`permamap.inference.kernels`).
-    dedup : bool, default=True
+    dedup : bool, default=False
         Predict each distinct quantised row once and copy the result to its duplicates (cells
         whose factors fall between the same thresholds cannot differ).
 
@@ -122,7 +124,9 @@ class CompiledForest:
         If the model is not a tree ensemble or numba is missing.
     """
 
-    def __init__(self, model: Any, n_features: int, kernel: str = "packed", dedup: bool = True) -> None:
+    def __init__(
+        self, model: Any, n_features: int, kernel: str = "simple", dedup: bool = False
+    ) -> None:
         if not HAVE_NUMBA:
             raise DataError("numba is not installed; `pip install numba` or use the reference path")
         if kernel not in ("packed", "simple", "lockstep"):
@@ -146,8 +150,10 @@ class CompiledForest:
 
     def __repr__(self) -> str:
         f = self.forest
-        return (f"CompiledForest({f.n_trees} trees, {f.n_nodes} nodes, max depth {f.max_depth}, "
-                f"codes {f.code_dtype}, kernel={self.kernel!r}, dedup={self.dedup})")
+        return (
+            f"CompiledForest({f.n_trees} trees, {f.n_nodes} nodes, max depth {f.max_depth}, "
+            f"codes {f.code_dtype}, kernel={self.kernel!r}, dedup={self.dedup})"
+        )
 
     def sums(self, xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-row sum over trees of the leaf probability and of its square, from codes ``xq``."""
@@ -159,11 +165,13 @@ class CompiledForest:
             return s, q
         xq = np.ascontiguousarray(xq)
         if self.kernel == "packed":
-            KERNELS["packed"](xq, self._nodes, f.value, f.roots, s, q)
+            KERNELS["packed"](xq, self._nodes, f.value, f.roots, s, q, ROW_BLOCK)
         elif self.kernel == "simple":
-            KERNELS["simple"](xq, f.feature, f.code, f.right, f.value, f.roots, s, q)
+            KERNELS["simple"](xq, f.feature, f.code, f.right, f.value, f.roots, s, q, ROW_BLOCK)
         else:
-            KERNELS["lockstep"](xq, self._feature0, f.code, f.left, f.right, f.value, f.roots, s, q)
+            KERNELS["lockstep"](
+                xq, self._feature0, f.code, f.left, f.right, f.value, f.roots, s, q, ROW_BLOCK
+            )
         return s, q
 
     def predict_stats(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -193,8 +201,14 @@ class CompiledForest:
         return out
 
 
-def compile_model(model: Any, n_features: int | None = None, *, kernel: str = "packed",
-                  dedup: bool = True, reference: bool = False) -> CompiledForest | ReferencePredictor:
+def compile_model(
+    model: Any,
+    n_features: int | None = None,
+    *,
+    kernel: str = "simple",
+    dedup: bool = False,
+    reference: bool = False,
+) -> CompiledForest | ReferencePredictor:
     """A fast exact predictor for ``model``, or the model's own ``predict_proba`` path.
 
     Parameters
@@ -203,9 +217,9 @@ def compile_model(model: Any, n_features: int | None = None, *, kernel: str = "p
         Fitted; a FeatureGuard, a Pipeline or a bare estimator.
     n_features : int, optional
         Width of the rows (default: the model's ``n_features_in_``).
-    kernel : str, default="packed"
+    kernel : str, default="simple"
         Traversal kernel for forests (see :class:`CompiledForest`).
-    dedup : bool, default=True
+    dedup : bool, default=False
         Predict each distinct quantised row once.
     reference : bool, default=False
         Force the scikit-learn path.
@@ -232,5 +246,7 @@ def compile_model(model: Any, n_features: int | None = None, *, kernel: str = "p
             return CompiledForest(model, width, kernel=kernel, dedup=dedup)
         log.info("%s has no compiled kernel; predicting with scikit-learn", type(final).__name__)
     elif not HAVE_NUMBA and not reference:
-        log.info("numba is not installed; predicting with scikit-learn (pip install numba for speed)")
+        log.info(
+            "numba is not installed; predicting with scikit-learn (pip install numba for speed)"
+        )
     return ReferencePredictor(model, width)

@@ -184,7 +184,9 @@ def flatten_forest(trees: list[Any], positive: int, n_features: int) -> FlatFore
         r = np.where(is_leaf, self_idx, new_of[np.maximum(tr.children_right[order], 0)])
         left = np.where(is_leaf, self_idx, self_idx + 1)
         if not np.array_equal(left[~is_leaf], new_of[tr.children_left[order][~is_leaf]]):
-            raise DataError("internal error: pre-order layout broke the left-child rule")  # pragma: no cover
+            raise DataError(
+                "internal error: pre-order layout broke the left-child rule"
+            )  # pragma: no cover
         # Leaf probabilities exactly as DecisionTreeClassifier.predict_proba normalises them.
         v = tr.value[order, 0, :].astype(np.float64)
         norm = v.sum(axis=1)

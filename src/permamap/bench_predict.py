@@ -1,0 +1,509 @@
+"""Benchmark of continental prediction (issue 6): one epoch of the 30 arc-sec virtual Eurasia.
+
+:func:`run` builds (or reuses from ``out/bench/covariates/``) the factor stack of epoch 2010 on
+the full 30 arc-second grid, then
+
+1. predicts the whole epoch with the model the demo selected (``out/demo/models``; a 100-tree
+   depth-16 random forest, the demo's forest candidate, when no demo run exists) — reading
+   factors, predicting, writing the tiles and the COG included;
+2. times every inference route for the 500-tree reference forest (no depth limit, 10 factors) on
+   a sample of the same tiles: scikit-learn ``predict_proba`` and each compiled kernel, with and
+   without de-duplication of quantised rows; each checked against scikit-learn (max abs diff);
+3. predicts the whole epoch with the 500-tree forest through the fastest exact route (unless
+   ``quick``), and reports its time beside the demo model's.
+
+Wall-clock peak memory is sampled from ``/proc/self/status`` while each map runs. The figures go
+to ``out/bench/bench.json``. ``quick=True`` uses a 10° × 10° sub-extent (1.44 M cells) and a
+100-tree reference forest so that it finishes in a minute or two.
+
+Figures depend on the machine and on what else runs on it; the JSON records the CPU count.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import resource
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+
+from . import __version__
+from .covariates.stack import build_stack, read_stack, sample_stack
+from .grid import Grid
+from .inference import HAVE_NUMBA, CompiledForest, ReferencePredictor, compile_model
+from .modelio import atomic_write_text
+from .predict import estimate_map, predict_map
+
+__all__ = ["REFERENCE_FEATURES", "run"]
+
+log = logging.getLogger(__name__)
+
+EPOCH = 2010
+FULL_BOUNDS = (25, 25, 180, 84)
+QUICK_BOUNDS = (100, 60, 110, 70)
+RES = 1 / 120
+#: The 10 factors of the reference forest (issue 6: "500 trees on 10 float32 factors").
+REFERENCE_FEATURES = [
+    "maat",
+    "t_warmest",
+    "t_coldest",
+    "tdd",
+    "fdd",
+    "precip_annual",
+    "snow_days",
+    "elevation",
+    "slope",
+    "soc",
+]
+
+
+# --------------------------------------------------------------------------- helpers
+@contextmanager
+def peak_rss() -> Iterator[dict[str, float]]:
+    """Sample this process's resident memory every 50 ms; yields a dict filled with ``peak_mb``."""
+    result = {"peak_mb": 0.0}
+    stop = threading.Event()
+
+    def rss_mb() -> float:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    def sample() -> None:
+        while not stop.is_set():
+            result["peak_mb"] = max(result["peak_mb"], rss_mb())
+            stop.wait(0.05)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield result
+    finally:
+        stop.set()
+        thread.join()
+        result["peak_mb"] = round(max(result["peak_mb"], rss_mb()), 1)
+
+
+def _stack_is_current(path: Path, grid: Grid, names: list[str]) -> bool:
+    if not path.is_file():
+        return False
+    with rasterio.open(path) as ds:
+        return (
+            grid.matches(ds.crs, ds.transform, (ds.height, ds.width))
+            and list(ds.descriptions) == names
+        )
+
+
+def ensure_stack(grid: Grid, path: Path, progress: bool) -> tuple[Path, float, bool]:
+    """The epoch's virtual-world stack at ``path``, built unless a current one exists."""
+    from .demo.world import VirtualWorld
+
+    world = VirtualWorld()
+    if _stack_is_current(path, grid, list(world.factor_names)):
+        return path, 0.0, True
+    t = time.perf_counter()
+    build_stack(world, grid, EPOCH, path, tile_shape=(512, 512), progress=progress)
+    return path, time.perf_counter() - t, False
+
+
+def training_sample(
+    stack: Path, grid: Grid, features: list[str], n: int, seed: int, noise: float = 0.1
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` random land cells with the virtual world's true label, ``noise`` of labels flipped."""
+    from .demo.world import VirtualWorld
+
+    rng = np.random.default_rng(seed)
+    lon = rng.uniform(grid.west, grid.east, 4 * n)
+    lat = rng.uniform(grid.south, grid.north, 4 * n)
+    X = sample_stack(stack, grid, lon, lat, features)
+    ok = np.flatnonzero(np.isfinite(X).all(axis=1))[:n]
+    y = VirtualWorld().truth_at(lon[ok], lat[ok], EPOCH).astype(int)
+    flip = rng.random(len(y)) < noise
+    y[flip] = 1 - y[flip]
+    return X[ok], y
+
+
+def reference_forest(
+    stack: Path, grid: Grid, cache: Path, n_trees: int, n_jobs: int, n_train: int = 20_000
+) -> tuple[Any, dict[str, Any]]:
+    """The reference random forest (no depth limit), cached as skops in ``cache``."""
+    import skops.io as sio
+    from sklearn.ensemble import RandomForestClassifier
+
+    path = cache / f"reference_rf_{n_trees}_{n_train}.skops"
+    if path.is_file():
+        model = sio.load(path, trusted=sio.get_untrusted_types(file=path))
+        reused = True
+    else:
+        X, y = training_sample(stack, grid, REFERENCE_FEATURES, n_train, seed=0)
+        model = RandomForestClassifier(n_trees, n_jobs=n_jobs, random_state=0).fit(X, y)
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        sio.dump(model, tmp)
+        os.replace(tmp, path)
+        reused = False
+    depths = [_mean_leaf_depth(t.tree_) for t in model.estimators_]
+    return model, {
+        "n_trees": n_trees,
+        "n_train": n_train,
+        "features": REFERENCE_FEATURES,
+        "mean_leaf_depth": round(float(np.mean(depths)), 2),
+        "max_depth": int(max(t.tree_.max_depth for t in model.estimators_)),
+        "nodes": int(sum(t.tree_.node_count for t in model.estimators_)),
+        "cached": reused,
+    }
+
+
+def _mean_leaf_depth(tree: Any) -> float:
+    depth = np.zeros(tree.node_count, dtype=np.int64)
+    for node in range(tree.node_count):  # children come after parents in scikit-learn trees
+        for child in (tree.children_left[node], tree.children_right[node]):
+            if child >= 0:
+                depth[child] = depth[node] + 1
+    return float(depth[tree.children_left < 0].mean())
+
+
+def demo_model(stack: Path, grid: Grid, demo_dir: Path) -> tuple[Any, list[str], str, str]:
+    """The model the demo selected, or the demo's forest candidate trained here as a stand-in."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    from .modelio import load_model
+
+    if (demo_dir / "model.skops").is_file():
+        model, card = load_model(demo_dir)
+        return model, list(card["features"]), str(card.get("model", "model")), str(demo_dir)
+    features = REFERENCE_FEATURES
+    X, y = training_sample(stack, grid, features, 2_000, seed=1)
+    model = RandomForestClassifier(100, max_depth=16, random_state=0).fit(X, y)
+    return model, features, "random_forest", "stand-in: no demo run found (run `make demo`)"
+
+
+def sample_rows(
+    stack: Path, grid: Grid, features: list[str], n_tiles: int, max_rows: int
+) -> np.ndarray:
+    """Valid rows from ``n_tiles`` land tiles spread over the grid (the benchmark's sample)."""
+    tiles = list(grid.tiles((512, 512)))
+    rows = []
+    for i in np.linspace(0, len(tiles) - 1, 4 * n_tiles).astype(int):
+        block = read_stack(stack, tiles[i], features)
+        valid = np.isfinite(block).all(axis=0)
+        if valid.mean() > 0.5:
+            rows.append(block[:, valid].T)
+        if len(rows) == n_tiles:
+            break
+    X = np.ascontiguousarray(np.concatenate(rows)[:max_rows])
+    return X
+
+
+def _timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def _split_threads(
+    fn: Callable[[np.ndarray], np.ndarray], X: np.ndarray, n_jobs: int
+) -> np.ndarray:
+    if n_jobs <= 1:
+        return fn(X)
+    parts = np.array_split(X, n_jobs)
+    with ThreadPoolExecutor(n_jobs) as pool:
+        return np.concatenate(list(pool.map(fn, parts)))
+
+
+def time_routes(model: Any, X: np.ndarray, n_jobs: int) -> list[dict[str, Any]]:
+    """s per million cells of every exact route on rows ``X`` with ``n_jobs`` threads."""
+    n = len(X)
+    routes: list[dict[str, Any]] = []
+    params = model.get_params()
+    model.set_params(n_jobs=n_jobs)
+    t_ref, ref = _timed(lambda: model.predict_proba(X)[:, 1])
+    model.set_params(n_jobs=params.get("n_jobs"))
+    routes.append(
+        {
+            "route": "sklearn predict_proba",
+            "threads": n_jobs,
+            "s_per_million": round(t_ref / n * 1e6, 3),
+            "max_abs_diff": 0.0,
+        }
+    )
+    # What the map needs: probability and the spread of tree votes (uncertainty band).
+    rp = ReferencePredictor(model, X.shape[1])
+    model.set_params(n_jobs=n_jobs)
+    dt, _ = _timed(lambda: rp.predict_stats(X))
+    model.set_params(n_jobs=params.get("n_jobs"))
+    routes.append(
+        {
+            "route": "sklearn proba + tree spread",
+            "threads": n_jobs,
+            "s_per_million": round(dt / n * 1e6, 3),
+            "max_abs_diff": 0.0,
+        }
+    )
+    if not HAVE_NUMBA:
+        return routes
+    for kernel in ("packed", "simple", "lockstep"):
+        for dedup in (False, True):
+            pred = CompiledForest(model, X.shape[1], kernel=kernel, dedup=dedup)
+            pred.predict_stats(X[:256])  # compile outside the timing
+
+            def proba(x: np.ndarray, pred: CompiledForest = pred) -> np.ndarray:
+                return pred.predict_stats(x)[0]
+
+            dt, p = _timed(lambda: _split_threads(proba, X, n_jobs))
+            routes.append(
+                {
+                    "route": f"compiled {kernel}" + (" + dedup" if dedup else "") + " (+spread)",
+                    "threads": n_jobs,
+                    "s_per_million": round(dt / n * 1e6, 3),
+                    "max_abs_diff": float(np.abs(p - ref).max()),
+                }
+            )
+    q = CompiledForest(model, X.shape[1], dedup=True)
+    xq = q.forest.quantise(X)
+    routes.append(
+        {
+            "route": "distinct quantised rows (share)",
+            "value": round(len(np.unique(xq, axis=0)) / n, 4),
+        }
+    )
+    for r in routes:
+        if "s_per_million" in r:
+            r["speedup_vs_sklearn"] = round(routes[0]["s_per_million"] / r["s_per_million"], 2)
+    return routes
+
+
+def _map_run(
+    model: Any,
+    features: list[str],
+    stack: Path,
+    grid: Grid,
+    out: Path,
+    name: str,
+    n_jobs: int,
+    progress: bool,
+    predictor: Any = None,
+) -> dict[str, Any]:
+    predictor = predictor if predictor is not None else compile_model(model, len(features))
+    with peak_rss() as mem:
+        t = time.perf_counter()
+        predict_map(
+            model,
+            features,
+            stack,
+            grid,
+            out,
+            epoch=EPOCH,
+            model_name=name,
+            tile_shape=(512, 512),
+            progress=progress,
+            n_jobs=n_jobs,
+            predictor=predictor,
+        )
+        seconds = time.perf_counter() - t
+    with rasterio.open(out) as ds:
+        valid = sum(int((ds.read(1, window=w) != 255).sum()) for _, w in ds.block_windows(1))
+    cells = grid.height * grid.width
+    return {
+        "model": name,
+        "predictor": repr(predictor),
+        "seconds": round(seconds, 1),
+        "cells": cells,
+        "predicted_cells": valid,
+        "cells_per_second": round(cells / seconds),
+        "land_cells_per_second": round(valid / seconds),
+        "peak_rss_mb": mem["peak_mb"],
+        "map": str(out),
+        "map_bytes": out.stat().st_size,
+    }
+
+
+def _save(out_dir: Path, result: dict[str, Any]) -> None:
+    # Written after every stage, so an interrupted benchmark still leaves its figures so far.
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "bench.json", json.dumps(result, indent=2) + "\n")
+
+
+# --------------------------------------------------------------------------- entry point
+def run(
+    quick: bool = False,
+    out_dir: Path = Path("out/bench"),
+    n_jobs: int | None = None,
+    progress: bool = True,
+    full_reference: bool = True,
+    echo: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Build or reuse the stack, time every route, predict the epoch; write ``bench.json``.
+
+    Parameters
+    ----------
+    quick : bool, default=False
+        10° × 10° sub-extent and a 100-tree reference forest (a minute or two).
+    out_dir : Path, default="out/bench"
+        Cache and output folder.
+    n_jobs : int, optional
+        Threads (default: CPU count).
+    progress : bool, default=True
+        Progress bars.
+    full_reference : bool, default=True
+        Also predict the whole extent with the reference forest (skipped in quick mode).
+    echo : callable, default=print
+        Where the human-readable lines go.
+
+    Returns
+    -------
+    dict
+        The figures written to ``out_dir / "bench.json"``.
+    """
+    out_dir = Path(out_dir)
+    n_jobs = int(n_jobs or os.cpu_count() or 1)
+    grid = Grid.from_bounds(QUICK_BOUNDS if quick else FULL_BOUNDS, res=RES)
+    stack_file = (
+        out_dir / "covariates" / (f"stack_{EPOCH}_quick.tif" if quick else f"stack_{EPOCH}.tif")
+    )
+    t_all = time.perf_counter()
+    stack, t_stack, reused = ensure_stack(grid, stack_file, progress)
+    echo(
+        f"stack {stack}: {grid.height} x {grid.width} cells, "
+        + ("reused from cache" if reused else f"built in {t_stack:.0f} s")
+    )
+
+    result: dict[str, Any] = {
+        "tool": "permamap",
+        "version": __version__,
+        "quick": quick,
+        "epoch": EPOCH,
+        "grid": grid.to_dict(),
+        "cells": grid.height * grid.width,
+        "n_jobs": n_jobs,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "note": "shared machine; figures are indicative",
+        },
+        "stack": {"path": str(stack), "build_seconds": round(t_stack, 1), "reused": reused},
+    }
+
+    # 1. the demo's model over the whole epoch
+    model, features, name, origin = demo_model(stack, grid, Path("out/demo/models"))
+    est = estimate_map(model, features, stack, grid, n_jobs=n_jobs)
+    echo("dry run (demo model):\n" + est.summary())
+    demo_run = _map_run(
+        model,
+        features,
+        stack,
+        grid,
+        out_dir / "maps" / f"permafrost_{EPOCH}_demo.tif",
+        name,
+        n_jobs,
+        progress,
+    )
+    demo_run.update(origin=origin, features=features, dry_run=est.to_dict())
+    result["demo_model"] = demo_run
+    echo(
+        f"demo model ({name}): {demo_run['seconds']:.0f} s for the epoch, "
+        f"{demo_run['cells_per_second']:,} cells/s, peak {demo_run['peak_rss_mb']:.0f} MB"
+    )
+
+    _save(out_dir, result)
+
+    # 2. the reference forest: every route on a sample of the same tiles
+    n_trees = 100 if quick else 500
+    forest, info = reference_forest(stack, grid, out_dir / "models", n_trees, n_jobs)
+    result["reference_forest"] = info
+    X = sample_rows(
+        stack,
+        grid,
+        REFERENCE_FEATURES,
+        n_tiles=2 if quick else 4,
+        max_rows=100_000 if quick else 400_000,
+    )
+    routes = time_routes(forest, X, n_jobs)
+    result["routes"] = {"sample_rows": len(X), "results": routes}
+    for r in routes:
+        if "s_per_million" in r:
+            echo(
+                f"  {r['route']:<36} {r['s_per_million']:8.2f} s/M cells"
+                f"  x{r['speedup_vs_sklearn']:.2f}"
+                f"  max|dp| {r['max_abs_diff']:.1e}"
+            )
+        else:
+            echo(f"  {r['route']:<36} {r['value']}")
+    timed = [
+        r
+        for r in routes
+        if "s_per_million" in r
+        and r["max_abs_diff"] <= 1e-6
+        and r["route"] != "sklearn proba + tree spread"
+    ]
+    best = min(timed, key=lambda r: r["s_per_million"])
+    result["speed_ratio_vs_sklearn"] = best["speedup_vs_sklearn"]
+    result["best_route"] = best["route"]
+
+    _save(out_dir, result)
+
+    # 3. the reference forest over the whole epoch, through the best exact route
+    if full_reference and not quick:
+        kernel = best["route"].split()[1] if best["route"].startswith("compiled") else None
+        predictor = (
+            CompiledForest(
+                forest, len(REFERENCE_FEATURES), kernel=kernel, dedup="dedup" in best["route"]
+            )
+            if kernel
+            else ReferencePredictor(forest, len(REFERENCE_FEATURES))
+        )
+        ref_run = _map_run(
+            forest,
+            REFERENCE_FEATURES,
+            stack,
+            grid,
+            out_dir / "maps" / f"permafrost_{EPOCH}_rf{n_trees}.tif",
+            f"random_forest_{n_trees}",
+            n_jobs,
+            progress,
+            predictor=predictor,
+        )
+        result["reference_map"] = ref_run
+        echo(
+            f"reference forest ({n_trees} trees): {ref_run['seconds']:.0f} s for the epoch, "
+            f"{ref_run['cells_per_second']:,} cells/s, peak {ref_run['peak_rss_mb']:.0f} MB"
+        )
+
+    result["peak_rss_mb_process"] = round(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+    )
+    result["total_seconds"] = round(time.perf_counter() - t_all, 1)
+    _save(out_dir, result)
+    echo(
+        f"speed ratio vs scikit-learn ({best['route']}): x{result['speed_ratio_vs_sklearn']:.2f}; "
+        f"total {result['total_seconds']:.0f} s; figures in {out_dir / 'bench.json'}"
+    )
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--jobs", type=int, default=None)
+    parser.add_argument("--no-full-reference", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    run(quick=args.quick, n_jobs=args.jobs, full_reference=not args.no_full_reference)
