@@ -46,7 +46,7 @@ def cell_predictors(lat: np.ndarray, lon: np.ndarray) -> dict[str, np.ndarray]:
     """Land fraction, mean elevation, fetch and ocean distance over each 2.5° cell (0.25° samples)."""
     out: dict[str, list[float]] = {"land": [], "z": [], "fetch": [], "dist": []}
     offs = (np.arange(10) - 4.5) * 0.25
-    for la, lo in zip(lat, lon):
+    for la, lo in zip(lat, lon, strict=True):
         sl, so = np.meshgrid(la + offs, lo + offs, indexing="ij")
         g = Grid.from_bounds((lo - 1.25, la - 1.25, lo + 1.25, la + 1.25), res=0.25)
         frac = land_fraction(g)
@@ -78,7 +78,9 @@ def main() -> None:
     p_ann = p_mean * 12
     t_resid = t_ann - LAPSE_K_PER_M * z
     best = None
-    for dw, dn in itertools.product([1000, 2000, 4000, 6000, 8000, 12000], [250, 500, 1000, 2000, 4000]):
+    for dw, dn in itertools.product(
+        [1000, 2000, 4000, 6000, 8000, 12000], [250, 500, 1000, 2000, 4000]
+    ):
         cw = 1 - np.exp(-pred["fetch"][keep] / dw)
         cn = 1 - np.exp(-pred["dist"][keep] / dn)
         one = np.ones_like(x)
@@ -89,7 +91,9 @@ def main() -> None:
             "S": (np.stack([one, x, cw, cn], 1), p_amp / np.maximum(p_mean, 1e-3)),
         }
         fits = {k: np.linalg.lstsq(m, y, rcond=None)[0] for k, (m, y) in designs.items()}
-        rmse = {k: float(np.sqrt(np.mean((designs[k][0] @ fits[k] - designs[k][1]) ** 2))) for k in fits}
+        rmse = {
+            k: float(np.sqrt(np.mean((designs[k][0] @ fits[k] - designs[k][1]) ** 2))) for k in fits
+        }
         score = rmse["T"] + rmse["A"]
         if best is None or score < best[0]:
             best = (score, dw, dn, fits, rmse)

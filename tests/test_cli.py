@@ -49,19 +49,29 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def test_run_writes_the_run_folder_layout(small_run: tuple[Path, str]) -> None:
     out, _ = small_run
     for rel in [
-        "sites/sites.parquet", "sites/qc_report.csv", "covariates/stack_2000.tif",
-        "covariates/factors.csv", "models/cv_scores.csv", "models/model_card.json",
-        "maps/permafrost_2000.tif", "maps/permafrost_2020.tif", "truth/permafrost_truth_2020.tif",
-        "change/area_by_epoch.csv", "change/change_2000_2020.tif", "report.html", "summary.json",
+        "sites/sites.parquet",
+        "sites/qc_report.csv",
+        "covariates/stack_2000.tif",
+        "covariates/factors.csv",
+        "models/cv_scores.csv",
+        "models/model_card.json",
+        "maps/permafrost_2000.tif",
+        "maps/permafrost_2020.tif",
+        "truth/permafrost_truth_2020.tif",
+        "change/area_by_epoch.csv",
+        "change/change_2000_2020.tif",
+        "report.html",
+        "summary.json",
     ]:
         assert (out / rel).is_file(), rel
 
 
 def test_maps_follow_the_contract(small_run: tuple[Path, str]) -> None:
     out, _ = small_run
-    with rasterio.open(out / "maps/permafrost_2000.tif") as ds, rasterio.open(
-        out / "truth/permafrost_truth_2000.tif"
-    ) as truth:
+    with (
+        rasterio.open(out / "maps/permafrost_2000.tif") as ds,
+        rasterio.open(out / "truth/permafrost_truth_2000.tif") as truth,
+    ):
         assert ds.crs.to_epsg() == 4326
         assert ds.bounds == pytest.approx((100, 45, 140, 72))
         assert ds.descriptions[:2] == ("class", "probability")
@@ -71,13 +81,15 @@ def test_maps_follow_the_contract(small_run: tuple[Path, str]) -> None:
         assert prob[prob != 255].max() <= 100
         assert (cls[true == 255] == 255).all()  # ocean is nodata in both
         land = true != 255
-        mapped = land & (cls != 255)  # land cells without every factor (e.g. no soil data) are removed
+        mapped = land & (
+            cls != 255
+        )  # land cells without every factor (e.g. no soil data) are removed
         assert mapped.sum() / land.sum() > 0.95
         assert (cls[mapped] == true[mapped]).mean() > 0.85
 
 
 def test_summary_and_qc(small_run: tuple[Path, str]) -> None:
-    out, output = small_run
+    out, _output = small_run
     summary = json.loads((out / "summary.json").read_text())
     assert summary["epochs"] == [2000, 2020]
     for scheme in ("random", "spatial"):
@@ -86,8 +98,8 @@ def test_summary_and_qc(small_run: tuple[Path, str]) -> None:
     assert a["2020"]["permafrost_extent_km2"] < a["2000"]["permafrost_extent_km2"]
     planted = pd.read_csv(out / "sites/input/planted_defects.csv")
     report = pd.read_csv(out / "sites/qc_report.csv")
-    found = dict(zip(report.site_id, report.rule))
-    for site_id, rule in zip(planted.site_id, planted.rule):
+    found = dict(zip(report.site_id, report.rule, strict=True))
+    for site_id, rule in zip(planted.site_id, planted.rule, strict=True):
         if rule == "duplicate_merged":
             continue  # either row of an agreeing pair may be the one merged away
         assert found.get(site_id) == rule, site_id
@@ -113,8 +125,11 @@ def test_missing_config_is_a_one_line_error(tmp_path: Path) -> None:
     [
         ({"[run]\n": "[run]\nwindow_years = 4\n"}, "window_years = 4 must be an odd"),
         ({"bounds = [100, 45, 140, 72]": "bounds = [100, 45, 140.1, 72]"}, "not a whole number"),
-        ({"epochs = [2000, 2020]": "epochs = [1990, 2020]"}, "missing [1986, 1987, 1988, 1989, 1990]"),
-        ({"epochs = [2000, 2020]": "epochs = [\"2000\"]"}, "must be a non-empty list of years"),
+        (
+            {"epochs = [2000, 2020]": "epochs = [1990, 2020]"},
+            "missing [1986, 1987, 1988, 1989, 1990]",
+        ),
+        ({"epochs = [2000, 2020]": 'epochs = ["2000"]'}, "must be a non-empty list of years"),
     ],
 )
 def test_bad_config_values(tmp_path: Path, patch: dict[str, str], message: str) -> None:

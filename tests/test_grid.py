@@ -34,15 +34,19 @@ def test_bad_extent(bounds: tuple[float, float, float, float]) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    height=st.integers(1, 60), width=st.integers(1, 60),
-    th=st.integers(1, 70), tw=st.integers(1, 70),
+    height=st.integers(1, 60),
+    width=st.integers(1, 60),
+    th=st.integers(1, 70),
+    tw=st.integers(1, 70),
 )
 def test_tiles_cover_grid_exactly_once(height: int, width: int, th: int, tw: int) -> None:
     g = Grid(west=0.0, north=float(height), res=1.0, height=height, width=width)
     count = np.zeros(g.shape, dtype=int)
     tiles = list(g.tiles((th, tw)))
     for w in tiles:
-        count[int(w.row_off) : int(w.row_off + w.height), int(w.col_off) : int(w.col_off + w.width)] += 1
+        count[
+            int(w.row_off) : int(w.row_off + w.height), int(w.col_off) : int(w.col_off + w.width)
+        ] += 1
         assert 1 <= w.height <= th and 1 <= w.width <= tw
     assert (count == 1).all()
     assert len(tiles) == g.n_tiles((th, tw))
@@ -60,11 +64,17 @@ def test_cell_area_matches_geodesic_polygon_area() -> None:
     from pyproj import Geod
 
     geod = Geod(ellps="WGS84")
-    lons = np.r_[np.linspace(10, 11, 300), np.full(300, 11.0), np.linspace(11, 10, 300), np.full(300, 10.0)]
-    lats = np.r_[np.full(300, 60.0), np.linspace(60, 61, 300), np.full(300, 61.0), np.linspace(61, 60, 300)]
+    lons = np.r_[
+        np.linspace(10, 11, 300), np.full(300, 11.0), np.linspace(11, 10, 300), np.full(300, 10.0)
+    ]
+    lats = np.r_[
+        np.full(300, 60.0), np.linspace(60, 61, 300), np.full(300, 61.0), np.linspace(61, 60, 300)
+    ]
     # densified edges follow the parallels closely: agreement to 1e-6
     area, _ = geod.polygon_area_perimeter(lons, lats)
-    assert float(zone_area_km2(np.array(60.0), np.array(61.0), 1.0)) == pytest.approx(abs(area) / 1e6, rel=1e-6)
+    assert float(zone_area_km2(np.array(60.0), np.array(61.0), 1.0)) == pytest.approx(
+        abs(area) / 1e6, rel=1e-6
+    )
 
 
 def test_cell_areas_are_not_spherical() -> None:
@@ -77,7 +87,9 @@ def test_cell_areas_are_not_spherical() -> None:
 
 def test_index_and_contains() -> None:
     g = Grid.from_bounds((25, 25, 180, 84), res=1 / 12)
-    row, col = g.index(np.array([25.0001, 179.9999, 24.9, np.nan]), np.array([83.9999, 25.0001, 50, 50]))
+    row, col = g.index(
+        np.array([25.0001, 179.9999, 24.9, np.nan]), np.array([83.9999, 25.0001, 50, 50])
+    )
     assert row.tolist() == [0, 707, -1, -1]
     assert col.tolist() == [0, 1859, -1, -1]
     assert g.contains(np.array([100.0]), np.array([60.0])).tolist() == [True]

@@ -25,8 +25,13 @@ SECTIONS = {
 
 
 def machine() -> dict[str, Any]:
-    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "processor": platform.processor() or platform.machine(), "date": date.today().isoformat()}
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "processor": platform.processor() or platform.machine(),
+        "date": date.today().isoformat(),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

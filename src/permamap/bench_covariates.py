@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epoch", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    figures = run(bounds=tuple(args.bounds), epoch=args.epoch, out_dir=args.out)  # type: ignore[arg-type]
+    figures = run(bounds=tuple(args.bounds), epoch=args.epoch, out_dir=args.out)
     print(json.dumps(figures, indent=2))
     print(
         f"covariates {args.epoch}: {figures['cells']:,} cells × {figures['factors']} factors in "

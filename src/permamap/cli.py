@@ -39,7 +39,9 @@ def _friendly(func: Callable[..., Any]) -> Callable[..., Any]:
 def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """Map permafrost and its change at continental scale with machine learning."""
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    logging.basicConfig(level=level, format="%(message)s" if verbose == 0 else "%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level, format="%(message)s" if verbose == 0 else "%(levelname)s %(name)s: %(message)s"
+    )
     if verbose == 0:
         for noisy in ("rasterio", "matplotlib", "PIL", "distributed", "fiona", "pyogrio"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -53,8 +55,13 @@ def _run(cfg: Any, progress: bool) -> None:
 
 
 @main.command()
-@click.option("--out", type=click.Path(path_type=Path), default=Path("out/demo"), show_default=True,
-              help="Run folder to write.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("out/demo"),
+    show_default=True,
+    help="Run folder to write.",
+)
 @click.pass_context
 @_friendly
 def demo(ctx: click.Context, out: Path) -> None:
@@ -98,8 +105,14 @@ def sites(ctx: click.Context, config: Path | None, out: Path | None) -> None:
 
 @main.command()
 @click.argument("tif", type=click.Path(path_type=Path))
-@click.option("-o", "--output", "png", type=click.Path(path_type=Path), default=None,
-              help="PNG to write (default: beside the GeoTIFF).")
+@click.option(
+    "-o",
+    "--output",
+    "png",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="PNG to write (default: beside the GeoTIFF).",
+)
 @click.option("--band", default=1, show_default=True, help="Band to show.")
 @_friendly
 def show(tif: Path, png: Path | None, band: int) -> None:

@@ -73,16 +73,22 @@ class RunConfig:
         return replace(self, out=Path(out))
 
 
-def _need(table: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str, example: str) -> Any:
+def _need(
+    table: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str, example: str
+) -> Any:
     if key not in table:
         raise ConfigError(f"{where} lacks `{key}`; add e.g. `{key} = {example}`")
     value = table[key]
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise ConfigError(f"{where}.{key} = {value!r} has the wrong type; write e.g. `{key} = {example}`")
+        raise ConfigError(
+            f"{where}.{key} = {value!r} has the wrong type; write e.g. `{key} = {example}`"
+        )
     return value
 
 
-def parse_config(data: dict[str, Any], source: str = "<config>", base_dir: Path = Path(".")) -> RunConfig:
+def parse_config(
+    data: dict[str, Any], source: str = "<config>", base_dir: Path = Path(".")
+) -> RunConfig:
     """Validate a config mapping (as loaded from TOML) into a :class:`RunConfig`."""
     unknown = sorted(set(data) - _SECTIONS)
     if unknown:
@@ -91,9 +97,13 @@ def parse_config(data: dict[str, Any], source: str = "<config>", base_dir: Path 
     grid_t = data.get("grid", {})
     epochs = _need(run, "epochs", list, f"{source} [run]", "[2000, 2005, 2010, 2015, 2020]")
     if not epochs or not all(isinstance(e, int) and not isinstance(e, bool) for e in epochs):
-        raise ConfigError(f"{source} [run].epochs = {epochs!r} must be a non-empty list of years (integers)")
+        raise ConfigError(
+            f"{source} [run].epochs = {epochs!r} must be a non-empty list of years (integers)"
+        )
     if len(set(epochs)) != len(epochs):
-        raise ConfigError(f"{source} [run].epochs = {epochs!r} repeats a year; list each epoch once")
+        raise ConfigError(
+            f"{source} [run].epochs = {epochs!r} repeats a year; list each epoch once"
+        )
     bounds = _need(grid_t, "bounds", list, f"{source} [grid]", "[25, 25, 180, 84]")
     if len(bounds) != 4:
         raise ConfigError(f"{source} [grid].bounds = {bounds!r} must be [west, south, east, north]")
@@ -107,7 +117,9 @@ def parse_config(data: dict[str, Any], source: str = "<config>", base_dir: Path 
         raise ConfigError(f"{source} [grid]: {exc}") from None
     tile = tuple(grid_t.get("tile", [512, 512]))
     if len(tile) != 2 or not all(isinstance(t, int) and t > 0 for t in tile):
-        raise ConfigError(f"{source} [grid].tile = {list(tile)!r} must be two positive integers, e.g. [512, 512]")
+        raise ConfigError(
+            f"{source} [grid].tile = {list(tile)!r} must be two positive integers, e.g. [512, 512]"
+        )
     window_years = run.get("window_years", 9)
     if not isinstance(window_years, int) or window_years < 1 or window_years % 2 == 0:
         raise ConfigError(
@@ -137,7 +149,9 @@ def load_config(path: Path | str) -> RunConfig:
     """Read and validate a TOML run configuration; relative paths are relative to the file."""
     path = Path(path)
     if not path.is_file():
-        raise InputFileError(f"config file {path} does not exist; pass the path of a TOML run config")
+        raise InputFileError(
+            f"config file {path} does not exist; pass the path of a TOML run config"
+        )
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:

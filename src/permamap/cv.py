@@ -197,7 +197,9 @@ def _domain_points(
         from .errors import PermamapError
 
         try:
-            on_land = land_at_points(np.where(pts[:, 0] > 180, pts[:, 0] - 360, pts[:, 0]), pts[:, 1])
+            on_land = land_at_points(
+                np.where(pts[:, 0] > 180, pts[:, 0] - 360, pts[:, 0]), pts[:, 1]
+            )
         except PermamapError:  # package missing: the box itself is a usable, if coarser, domain
             logger.info("global-land-mask not installed; prediction domain keeps ocean points")
         else:

@@ -101,7 +101,9 @@ class Grid:
 
     def __post_init__(self) -> None:
         if not (self.res > 0 and math.isfinite(self.res)):
-            raise ConfigError(f"grid resolution {self.res!r} must be a positive number; set e.g. res = 0.008333333333")
+            raise ConfigError(
+                f"grid resolution {self.res!r} must be a positive number; set e.g. res = 0.008333333333"
+            )
         if self.height < 1 or self.width < 1:
             raise ConfigError(
                 f"grid shape ({self.height}, {self.width}) must have at least one row and column; "
@@ -110,7 +112,9 @@ class Grid:
         try:
             CRS.from_user_input(self.crs)
         except Exception as exc:  # rasterio raises CRSError; keep the message
-            raise ConfigError(f"grid CRS {self.crs!r} is not understood ({exc}); use e.g. 'EPSG:4326'") from exc
+            raise ConfigError(
+                f"grid CRS {self.crs!r} is not understood ({exc}); use e.g. 'EPSG:4326'"
+            ) from exc
 
     # -- construction -------------------------------------------------------------------------
     @classmethod

@@ -47,16 +47,18 @@ def covariate_source(cfg: RunConfig) -> CovariateSource:
     """The configured source of factors: the virtual world or real data."""
     kind = cfg.covariates.get("source", "demo")
     if kind == "demo":
-        return _world(cfg)  # type: ignore[no-any-return]
+        return _world(cfg)
     if kind == "real":
         from .covariates.sources.real import RealSources
 
         # paths in [covariates.real] are taken as written (absolute, or relative to the working directory)
         return RealSources(dict(cfg.covariates.get("real", {})))
-    raise ConfigError(f"[covariates].source = {kind!r} is unknown; use \"demo\" or \"real\"")
+    raise ConfigError(f'[covariates].source = {kind!r} is unknown; use "demo" or "real"')
 
 
-def covariate_stage(cfg: RunConfig, source: CovariateSource, progress: bool = True) -> dict[int, Path]:
+def covariate_stage(
+    cfg: RunConfig, source: CovariateSource, progress: bool = True
+) -> dict[int, Path]:
     """Build the factor stack of every epoch (reused when it already exists for this grid)."""
     folder = cfg.out / "covariates"
     folder.mkdir(parents=True, exist_ok=True)
@@ -64,8 +66,15 @@ def covariate_stage(cfg: RunConfig, source: CovariateSource, progress: bool = Tr
     for epoch in cfg.epochs:
         path = stack_path(folder, epoch)
         if not _is_current(path, cfg.grid, list(source.factor_names)):
-            build_stack(source, cfg.grid, epoch, path, window_years=cfg.window_years,
-                        tile_shape=cfg.tile_shape, progress=progress)
+            build_stack(
+                source,
+                cfg.grid,
+                epoch,
+                path,
+                window_years=cfg.window_years,
+                tile_shape=cfg.tile_shape,
+                progress=progress,
+            )
         paths[epoch] = path
     sources = source.sources() if hasattr(source, "sources") else {}
     write_catalogue(folder / "factors.csv", sources, cfg.window_years)
@@ -76,7 +85,10 @@ def _is_current(path: Path, grid: Grid, names: list[str]) -> bool:
     if not path.is_file():
         return False
     with rasterio.open(path) as ds:
-        return grid.matches(ds.crs, ds.transform, (ds.height, ds.width)) and list(ds.descriptions) == names
+        return (
+            grid.matches(ds.crs, ds.transform, (ds.height, ds.width))
+            and list(ds.descriptions) == names
+        )
 
 
 def _land_at(grid: Grid) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
@@ -94,9 +106,18 @@ def _land_at(grid: Grid) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     return is_land
 
 
-def site_stage(cfg: RunConfig, stacks: dict[int, Path]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+def site_stage(
+    cfg: RunConfig, stacks: dict[int, Path]
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Read the configured site sources, QC them against the land mask and the MAAT layer, write ``sites/``."""
-    from .sites import QCSettings, build_sites, read_ghcnm, stations_nonpermafrost, write_ghcnm, write_sites
+    from .sites import (
+        QCSettings,
+        build_sites,
+        read_ghcnm,
+        stations_nonpermafrost,
+        write_ghcnm,
+        write_sites,
+    )
 
     out = cfg.out / "sites"
     extra: dict[str, Any] = {}
@@ -106,12 +127,18 @@ def site_stage(cfg: RunConfig, stacks: dict[int, Path]) -> tuple[pd.DataFrame, p
         demo = sample_sites(_world(cfg), cfg.grid, list(cfg.epochs), seed=cfg.seed + 7)
         inputs = out / "input"
         inputs.mkdir(parents=True, exist_ok=True)
-        inv, dat = write_ghcnm(demo.stations, demo.station_monthly,
-                               inputs / "ghcnm.tavg.virtual.inv", inputs / "ghcnm.tavg.virtual.dat")
+        inv, dat = write_ghcnm(
+            demo.stations,
+            demo.station_monthly,
+            inputs / "ghcnm.tavg.virtual.inv",
+            inputs / "ghcnm.tavg.virtual.dat",
+        )
         demo.boreholes.to_csv(inputs / "boreholes.csv", index=False)
         demo.planted.to_csv(inputs / "planted_defects.csv", index=False)
         inventory, monthly = read_ghcnm(inv, dat)
-        stations = stations_nonpermafrost(inventory, monthly, list(cfg.epochs), window=cfg.window_years)
+        stations = stations_nonpermafrost(
+            inventory, monthly, list(cfg.epochs), window=cfg.window_years
+        )
         raw = pd.concat([demo.boreholes, stations], ignore_index=True)
         extra["planted"] = demo.planted
     else:
@@ -120,8 +147,14 @@ def site_stage(cfg: RunConfig, stacks: dict[int, Path]) -> tuple[pd.DataFrame, p
     def maat(lon: np.ndarray, lat: np.ndarray, epoch: int) -> np.ndarray:
         return sample_stack(stacks[epoch], cfg.grid, lon, lat, ["maat"])[:, 0]
 
-    sites, report = build_sites(raw, cfg.grid, list(cfg.epochs), is_land=_land_at(cfg.grid),
-                                maat=maat, settings=QCSettings.from_dict(cfg.qc))
+    sites, report = build_sites(
+        raw,
+        cfg.grid,
+        list(cfg.epochs),
+        is_land=_land_at(cfg.grid),
+        maat=maat,
+        settings=QCSettings.from_dict(cfg.qc),
+    )
     write_sites(sites, report, out)
     return sites, report, extra
 
@@ -145,18 +178,25 @@ def read_site_inputs(cfg: RunConfig) -> pd.DataFrame:
             tables.append(S.read_permos(path, epochs=list(cfg.epochs), **spec))
         elif kind == "ghcn":
             inventory, monthly = S.read_ghcnm(path, cfg.base_dir / spec.pop("data"))
-            tables.append(S.stations_nonpermafrost(inventory, monthly, list(cfg.epochs),
-                                                   window=cfg.window_years, **spec))
+            tables.append(
+                S.stations_nonpermafrost(
+                    inventory, monthly, list(cfg.epochs), window=cfg.window_years, **spec
+                )
+            )
         else:
             raise ConfigError(
-                f"[[sites.inputs]] #{i + 1} has type = {kind!r}; use \"table\", \"gtnp\", \"permos\" or \"ghcn\""
+                f'[[sites.inputs]] #{i + 1} has type = {kind!r}; use "table", "gtnp", "permos" or "ghcn"'
             )
     if not tables:
-        raise ConfigError("[sites] has no inputs; add [[sites.inputs]] tables or use source = \"demo\"")
+        raise ConfigError(
+            '[sites] has no inputs; add [[sites.inputs]] tables or use source = "demo"'
+        )
     return pd.concat(tables, ignore_index=True)
 
 
-def feature_stage(cfg: RunConfig, sites: pd.DataFrame, stacks: dict[int, Path], names: list[str]) -> pd.DataFrame:
+def feature_stage(
+    cfg: RunConfig, sites: pd.DataFrame, stacks: dict[int, Path], names: list[str]
+) -> pd.DataFrame:
     """Factor values at the sites; written to ``models/feature_table.parquet``."""
     table = feature_table(
         sites, names, lambda epoch, lon, lat: sample_stack(stacks[epoch], cfg.grid, lon, lat, names)
@@ -166,14 +206,28 @@ def feature_stage(cfg: RunConfig, sites: pd.DataFrame, stacks: dict[int, Path], 
     return table
 
 
-def map_stage(cfg: RunConfig, model: Any, features: list[str], stacks: dict[int, Path],
-              model_name: str, progress: bool = True) -> dict[int, Path]:
+def map_stage(
+    cfg: RunConfig,
+    model: Any,
+    features: list[str],
+    stacks: dict[int, Path],
+    model_name: str,
+    progress: bool = True,
+) -> dict[int, Path]:
     """Predict one map per epoch: ``maps/permafrost_<year>.tif``."""
     maps = {}
     for epoch in cfg.epochs:
-        maps[epoch] = predict_map(model, features, stacks[epoch], cfg.grid,
-                                  cfg.out / "maps" / f"permafrost_{epoch}.tif", epoch=epoch,
-                                  model_name=model_name, tile_shape=cfg.tile_shape, progress=progress)
+        maps[epoch] = predict_map(
+            model,
+            features,
+            stacks[epoch],
+            cfg.grid,
+            cfg.out / "maps" / f"permafrost_{epoch}.tif",
+            epoch=epoch,
+            model_name=model_name,
+            tile_shape=cfg.tile_shape,
+            progress=progress,
+        )
     return maps
 
 
@@ -183,18 +237,30 @@ def truth_stage(cfg: RunConfig, world: Any, progress: bool = True) -> dict[int, 
     for epoch in cfg.epochs:
         final = cfg.out / "truth" / f"permafrost_truth_{epoch}.tif"
         with scratch_path(final) as work:
-            with open_tiled(work, cfg.grid, 1, "uint8", 255, ["class"],
-                            tags={"epoch": epoch, "rule": "TTOP < 0 degC (virtual world)"}) as ds:
-                for w in tqdm(list(cfg.grid.tiles(cfg.tile_shape)), desc=f"truth {epoch}",
-                              unit="tile", disable=not progress):
+            with open_tiled(
+                work,
+                cfg.grid,
+                1,
+                "uint8",
+                255,
+                ["class"],
+                tags={"epoch": epoch, "rule": "TTOP < 0 degC (virtual world)"},
+            ) as ds:
+                for w in tqdm(
+                    list(cfg.grid.tiles(cfg.tile_shape)),
+                    desc=f"truth {epoch}",
+                    unit="tile",
+                    disable=not progress,
+                ):
                     ds.write(world.truth(cfg.grid, epoch, w, cfg.window_years)[None], window=w)
             to_cog(work, final)
         paths[epoch] = final
     return paths
 
 
-def truth_agreement(maps: dict[int, Path], truths: dict[int, Path], grid: Grid,
-                    tile_shape: tuple[int, int]) -> tuple[dict[str, float], dict[str, float]]:
+def truth_agreement(
+    maps: dict[int, Path], truths: dict[int, Path], grid: Grid, tile_shape: tuple[int, int]
+) -> tuple[dict[str, float], dict[str, float]]:
     """Agreement with the truth and map coverage, per epoch.
 
     Agreement is the share of mapped land cells whose class equals the true class; coverage is the
@@ -217,7 +283,9 @@ def truth_agreement(maps: dict[int, Path], truths: dict[int, Path], grid: Grid,
     return agreement, coverage
 
 
-def run(cfg: RunConfig, progress: bool = True, echo: Callable[[str], None] = log.info) -> dict[str, Any]:
+def run(
+    cfg: RunConfig, progress: bool = True, echo: Callable[[str], None] = log.info
+) -> dict[str, Any]:
     """Run every stage for ``cfg`` and write ``summary.json``; return the summary."""
     from .change import run_change_stage
     from .report import write_report
@@ -238,11 +306,13 @@ def run(cfg: RunConfig, progress: bool = True, echo: Callable[[str], None] = log
     lap("covariates", t)
 
     t = time.perf_counter()
-    sites, report, extra = site_stage(cfg, stacks)
+    sites, report, _extra = site_stage(cfg, stacks)
     lap("sites", t)
     n_dropped = int((report["action"] == "dropped").sum()) if len(report) else 0
-    echo(f"sites: {len(sites)} site-epoch rows kept, {n_dropped} points dropped by QC "
-         f"(see {cfg.out / 'sites' / 'qc_report.csv'})")
+    echo(
+        f"sites: {len(sites)} site-epoch rows kept, {n_dropped} points dropped by QC "
+        f"(see {cfg.out / 'sites' / 'qc_report.csv'})"
+    )
 
     t = time.perf_counter()
     table = feature_stage(cfg, sites, stacks, names)
@@ -251,13 +321,17 @@ def run(cfg: RunConfig, progress: bool = True, echo: Callable[[str], None] = log
     base = ModelSettings.published() if profile == "published" else ModelSettings.demo()
     models_cfg.setdefault("prediction_bounds", list(cfg.grid.bounds))
     settings = ModelSettings.from_dict({**base.to_dict(), **models_cfg})
-    result = run_model_stage(table, names, cfg.out / "models", settings, n_jobs=cfg.n_jobs, seed=cfg.seed)
+    result = run_model_stage(
+        table, names, cfg.out / "models", settings, n_jobs=cfg.n_jobs, seed=cfg.seed
+    )
     lap("models", t)
     cv = result.summary
     for scheme in ("random", "spatial"):
         acc = cv[scheme]["accuracy"]
-        echo(f"CV {scheme:>7}: accuracy {acc['mean']:.3f} ± {acc['sd']:.3f}  ({cv['model']}, "
-             f"{len(result.features)} features)")
+        echo(
+            f"CV {scheme:>7}: accuracy {acc['mean']:.3f} ± {acc['sd']:.3f}  ({cv['model']}, "
+            f"{len(result.features)} features)"
+        )
 
     t = time.perf_counter()
     maps = map_stage(cfg, result.model, result.features, stacks, cv["model"], progress)
@@ -269,8 +343,12 @@ def run(cfg: RunConfig, progress: bool = True, echo: Callable[[str], None] = log
         "grid": cfg.grid.to_dict(),
         "epochs": list(cfg.epochs),
         "sites": {"kept": len(sites), "dropped": n_dropped, "rows_in_feature_table": len(table)},
-        "cv": {"model": cv["model"], "features": result.features,
-               "random": cv["random"], "spatial": cv["spatial"]},
+        "cv": {
+            "model": cv["model"],
+            "features": result.features,
+            "random": cv["random"],
+            "spatial": cv["spatial"],
+        },
     }
     if cfg.is_demo:
         t = time.perf_counter()
@@ -281,14 +359,21 @@ def run(cfg: RunConfig, progress: bool = True, echo: Callable[[str], None] = log
         lap("truth", t)
 
     t = time.perf_counter()
-    change = run_change_stage(maps, cfg.grid, cfg.out / "change", elevation=stacks[cfg.epochs[0]],
-                              tile_shape=cfg.tile_shape)
+    change = run_change_stage(
+        maps,
+        cfg.grid,
+        cfg.out / "change",
+        elevation=stacks[cfg.epochs[0]],
+        tile_shape=cfg.tile_shape,
+    )
     summary["area_km2"] = change["area_km2"]
     summary["change"] = {k: v for k, v in change.items() if k != "area_km2"}
     lap("change", t)
     summary["timings_s"] = timings
     summary["timings_s"]["total"] = round(time.perf_counter() - t0, 2)
-    atomic_write_text(cfg.out / "summary.json", json.dumps(summary, indent=2, default=_json_default))
+    atomic_write_text(
+        cfg.out / "summary.json", json.dumps(summary, indent=2, default=_json_default)
+    )
 
     t = time.perf_counter()
     write_report(cfg.out)
@@ -297,8 +382,10 @@ def run(cfg: RunConfig, progress: bool = True, echo: Callable[[str], None] = log
         a = summary["area_km2"][str(epoch)]
         line = f"{epoch}: permafrost extent {a['permafrost_extent_km2'] / 1e6:6.2f} M km²"
         if "truth_agreement" in summary:
-            line += (f", agrees with the truth on {summary['truth_agreement'][str(epoch)]:.1%} of the "
-                     f"{summary['truth_coverage'][str(epoch)]:.1%} of land cells mapped")
+            line += (
+                f", agrees with the truth on {summary['truth_agreement'][str(epoch)]:.1%} of the "
+                f"{summary['truth_coverage'][str(epoch)]:.1%} of land cells mapped"
+            )
         echo(line)
     echo(f"wrote {cfg.out / 'report.html'} and {cfg.out / 'summary.json'}")
     return summary

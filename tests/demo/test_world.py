@@ -60,8 +60,12 @@ def test_climate_rules_have_the_right_signs(world: VirtualWorld) -> None:
     assert amplitude[0] > amplitude[1] + 10  # and far more continental
     assert maat[2] < 0  # the Tibetan Plateau is cold by lapse rate
     # lapse rate: the same point 1 km higher is 6.5 K colder
-    t0, _ = climate.climatology(np.array([50.0]), np.array([0.0]), np.array([1000.0]), np.array([500.0]))
-    t1, _ = climate.climatology(np.array([50.0]), np.array([1000.0]), np.array([1000.0]), np.array([500.0]))
+    t0, _ = climate.climatology(
+        np.array([50.0]), np.array([0.0]), np.array([1000.0]), np.array([500.0])
+    )
+    t1, _ = climate.climatology(
+        np.array([50.0]), np.array([1000.0]), np.array([1000.0]), np.array([500.0])
+    )
     assert np.allclose(t0 - t1, 6.5, atol=1e-4)
 
 
@@ -78,14 +82,18 @@ def test_truth_shrinks_with_warming(world: VirtualWorld, siberia: Grid) -> None:
     assert area[late == 1].sum() < area[early == 1].sum()
 
 
-def test_sites_are_clustered_labelled_and_carry_planted_defects(world: VirtualWorld, siberia: Grid) -> None:
+def test_sites_are_clustered_labelled_and_carry_planted_defects(
+    world: VirtualWorld, siberia: Grid
+) -> None:
     sites = sample_sites(world, siberia, EPOCHS, seed=3)
     bore = sites.boreholes[sites.boreholes.source == "demo-borehole"]
     assert set(bore.cluster) == {"central-yakutia", "lena-delta-tiksi", "transbaikal", "mongolia"}
     flipped = bore.label_flipped.mean()
     assert 0.02 < flipped < 0.08  # ~5 % label noise
     rows, cols = siberia.index(bore.lon.to_numpy(), bore.lat.to_numpy())
-    assert len(set(zip(rows, cols))) == len(bore)  # one borehole per cell: only planted duplicates share
+    assert len(set(zip(rows, cols, strict=True))) == len(
+        bore
+    )  # one borehole per cell: only planted duplicates share
     assert sites.stations.station_id.str.len().eq(11).all()
     assert len(sites.station_monthly) == len(sites.stations) * 12 * len(world.years)
 
@@ -94,7 +102,14 @@ def test_the_eurasian_demo_plants_every_kind_of_defect(world: VirtualWorld) -> N
     grid = Grid.from_bounds((25, 25, 180, 84), res=1 / 12)
     sites = sample_sites(world, grid, EPOCHS, seed=7)
     assert set(sites.planted.rule) == {
-        "invalid_coordinates", "swapped_coordinates", "in_sea", "duplicate_conflict",
-        "duplicate_merged", "climate_contradiction", "unclear_label", "no_epoch", "outside_grid",
+        "invalid_coordinates",
+        "swapped_coordinates",
+        "in_sea",
+        "duplicate_conflict",
+        "duplicate_merged",
+        "climate_contradiction",
+        "unclear_label",
+        "no_epoch",
+        "outside_grid",
     }
     assert 1000 < len(sites.boreholes) < 1200

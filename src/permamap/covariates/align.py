@@ -402,7 +402,7 @@ def inspect_layer(
         offset,
         abs(ds.transform.e),
         tuple(ds.bounds),
-        ds.count,  # type: ignore[arg-type]
+        ds.count,
     )
 
 

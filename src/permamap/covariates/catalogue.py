@@ -36,7 +36,12 @@ FACTORS: tuple[Factor, ...] = (
     Factor("elevation", "m", "static", "elevation above sea level"),
     Factor("slope", "degree", "static", "terrain slope"),
     Factor("northness", "1", "static", "cos(aspect) * sin(slope)"),
-    Factor("roughness", "m", "static", "terrain ruggedness index (mean absolute difference to 8 neighbours)"),
+    Factor(
+        "roughness",
+        "m",
+        "static",
+        "terrain ruggedness index (mean absolute difference to 8 neighbours)",
+    ),
     Factor("clay", "percent", "static", "topsoil clay content"),
     Factor("sand", "percent", "static", "topsoil sand content"),
     Factor("soc", "percent", "static", "topsoil organic carbon"),
@@ -62,7 +67,9 @@ def write_catalogue(
         for f in factors:
             row = asdict(f)
             row["source"] = sources.get(f.name, "")
-            row["window"] = f"{window_years} years centred on the epoch" if f.kind == "climate" else ""
+            row["window"] = (
+                f"{window_years} years centred on the epoch" if f.kind == "climate" else ""
+            )
             writer.writerow(row)
     os.replace(tmp, path)
     return path

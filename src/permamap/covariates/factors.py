@@ -39,7 +39,9 @@ def maat_degc(t_month_degc: np.ndarray) -> np.ndarray:
     return (t_month_degc * d).sum(axis=0) / d.sum()
 
 
-def degree_days(t_month_degc: np.ndarray, threshold_degc: float = 0.0, above: bool = True) -> np.ndarray:
+def degree_days(
+    t_month_degc: np.ndarray, threshold_degc: float = 0.0, above: bool = True
+) -> np.ndarray:
     """Degree days (°C·days) above (or below) a threshold from monthly means.
 
     >>> float(degree_days(np.array([-10.0] * 6 + [10.0] * 6)))

@@ -52,7 +52,12 @@ def build_stack(
     names = list(source.factor_names)
     with atomic_path(Path(path)) as tmp:
         with open_tiled(
-            tmp, grid, len(names), "float32", float("nan"), names,
+            tmp,
+            grid,
+            len(names),
+            "float32",
+            float("nan"),
+            names,
             tags={"epoch": epoch, "window_years": window_years},
         ) as ds:
             tiles = list(grid.tiles(tile_shape))
@@ -101,8 +106,11 @@ def sample_stack(
         out = np.full((len(rows), len(wanted)), np.nan, dtype=np.float32)
         inside = np.flatnonzero(rows >= 0)
         if inside.size:
-            xs, ys = grid.transform @ (cols[inside] + 0.5, rows[inside] + 0.5)
+            xs = grid.west + (cols[inside] + 0.5) * grid.res
+            ys = grid.north - (rows[inside] + 0.5) * grid.res
             idx = [list(ds.descriptions).index(n) + 1 for n in wanted]
-            values = np.array(list(ds.sample(zip(xs, ys), indexes=idx)), dtype=np.float32)
+            values = np.array(
+                list(ds.sample(zip(xs, ys, strict=True), indexes=idx)), dtype=np.float32
+            )
             out[inside] = values
     return out

@@ -63,7 +63,9 @@ def climatology(
     cn = 1.0 - np.exp(-np.asarray(dist_km, dtype=np.float32) / DIST_SCALE_KM)
     z_km = np.asarray(elev_m, dtype=np.float32) / 1000.0
     t_ann = A_T[0] + A_T[1] * x + A_T[2] * x**2 + A_T[3] * cw + A_T[4] * cn + LAPSE_K_PER_KM * z_km
-    amp = np.maximum(B_AMP[0] + B_AMP[1] * x + B_AMP[2] * cw + B_AMP[3] * cn + B_AMP[4] * x * cw, 1.0)
+    amp = np.maximum(
+        B_AMP[0] + B_AMP[1] * x + B_AMP[2] * cw + B_AMP[3] * cn + B_AMP[4] * x * cw, 1.0
+    )
     p_ann = np.exp(P_LN[0] + P_LN[1] * x + P_LN[2] * x**2 + P_LN[3] * cw + P_LN[4] * cn)
     seas = np.clip(S_SEAS[0] + S_SEAS[1] * x + S_SEAS[2] * cw + S_SEAS[3] * cn, 0.0, 0.95)
     shape = (12,) + (1,) * x.ndim

@@ -14,8 +14,8 @@ installed packages.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 import os
+from collections.abc import Callable
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
@@ -32,11 +32,11 @@ from ..grid import Grid
 __all__ = [
     "cache_dir",
     "elevation_m",
-    "land_fraction",
     "land_at_points",
+    "land_fraction",
     "ocean_distance_km",
-    "westerly_fetch_km",
     "soil_percent",
+    "westerly_fetch_km",
 ]
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,9 @@ log = logging.getLogger(__name__)
 _MASK_RES = 1 / 120  # GLOBE mask: 30 arc-sec, rows from 90 N, columns from 180 W
 _MASK_SHAPE = (21600, 43200)
 _COARSE = 4  # cells per degree of the ocean-distance globe (0.25°)
-_OPEN_OCEAN_MIN_CELLS = 3000  # water bodies smaller than this (Caspian, Black Sea, Baltic) are not "open ocean"
+_OPEN_OCEAN_MIN_CELLS = (
+    3000  # water bodies smaller than this (Caspian, Black Sea, Baltic) are not "open ocean"
+)
 _EARTH_RADIUS_KM = 6371.0088
 _MAX_FETCH_KM = 12000.0
 
@@ -153,7 +155,7 @@ def land_at_points(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     order = np.argsort(r, kind="stable")
     rows, starts = np.unique(r[order], return_index=True)
     bounds = np.append(starts, r.size)
-    for row, a, b in zip(rows, bounds[:-1], bounds[1:]):
+    for row, a, b in zip(rows, bounds[:-1], bounds[1:], strict=True):
         idx = order[a:b]
         byte = np.asarray(bits[row])[c[idx] // 8]
         out[idx] = (byte >> (7 - c[idx] % 8)) & 1
@@ -161,7 +163,13 @@ def land_at_points(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
 
 
 def _sample(
-    array: np.ndarray, lat0: float, lon0: float, step: float, lon: np.ndarray, lat: np.ndarray, order: int
+    array: np.ndarray,
+    lat0: float,
+    lon0: float,
+    step: float,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    order: int,
 ) -> np.ndarray:
     """Sample a global north-up array whose first cell centre is (lat0, lon0) at points (lon, lat)."""
     r = (lat0 - lat) / step
@@ -244,7 +252,9 @@ def _open_ocean() -> tuple[Grid, np.ndarray]:
 
 
 def _compute_open_ocean(globe: Grid) -> np.ndarray:
-    frac = np.concatenate([land_fraction(globe, w) for w in globe.tiles((180, globe.width))], axis=0)
+    frac = np.concatenate(
+        [land_fraction(globe, w) for w in globe.tiles((180, globe.width))], axis=0
+    )
     labels, _ = label_components(frac < 0.5)
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from rasterio.windows import Window
 
 from ..grid import Grid
 from .world import VirtualWorld
@@ -81,7 +82,10 @@ def _cluster_points(
             land = np.zeros(k, bool)
             if ok.any():
                 land[ok] = np.array(
-                    [world.land(grid, _cell(rr, cc))[0, 0] for rr, cc in zip(r[ok], c[ok])]
+                    [
+                        world.land(grid, _cell(rr, cc))[0, 0]
+                        for rr, cc in zip(r[ok], c[ok], strict=True)
+                    ]
                 )
             for i in np.flatnonzero(land):
                 if found == n or (r[i], c[i]) in taken:
@@ -92,9 +96,7 @@ def _cluster_points(
     return pd.DataFrame(rows, columns=["cluster", "lon", "lat"])
 
 
-def _cell(row: int, col: int):  # type: ignore[no-untyped-def]
-    from rasterio.windows import Window
-
+def _cell(row: int, col: int) -> Window:
     return Window(int(col), int(row), 1, 1)
 
 
@@ -152,8 +154,14 @@ def _plant_defects(
     mid = epochs[len(epochs) // 2]
     defects: list[dict[str, object]] = []
 
-    def add(rule: str, lon: float, lat: float, label: object = 1, year: object = mid,
-            at: tuple[float, float] | None = None) -> None:
+    def add(
+        rule: str,
+        lon: float,
+        lat: float,
+        label: object = 1,
+        year: object = mid,
+        at: tuple[float, float] | None = None,
+    ) -> None:
         """Plant a defect; ``at`` is where the site really is (it must lie inside the grid)."""
         where = at if at is not None else (lon, lat)
         if at is not None or rule not in ("invalid_coordinates", "outside_grid"):
@@ -161,15 +169,26 @@ def _plant_defects(
                 return  # a smaller grid keeps only the defects it can hold
         i = len(defects)
         defects.append(
-            {"site_id": f"demo-defect:{i:03d}", "source": "demo-defect", "source_id": f"{i:03d}",
-             "kind": "borehole", "lon": lon, "lat": lat, "year": year, "label": label, "rule": rule}
+            {
+                "site_id": f"demo-defect:{i:03d}",
+                "source": "demo-defect",
+                "source_id": f"{i:03d}",
+                "kind": "borehole",
+                "lon": lon,
+                "lat": lat,
+                "year": year,
+                "label": label,
+                "rule": rule,
+            }
         )
 
     add("invalid_coordinates", 120.0, 95.0)
     add("invalid_coordinates", 200.0, 60.0)
     add("invalid_coordinates", np.nan, 62.0)
     # swapped: as given, latitude > 90 or a point at sea; swapped back, on land inside the grid
-    add("swapped_coordinates", 62.1, 129.5, at=(129.5, 62.1))  # Yakutia given as (lon=62.1, lat=129.5)
+    add(
+        "swapped_coordinates", 62.1, 129.5, at=(129.5, 62.1)
+    )  # Yakutia given as (lon=62.1, lat=129.5)
     add("swapped_coordinates", 34.5, 92.5, at=(92.5, 34.5))  # Tibetan Plateau, lat > 90 as given
     add("swapped_coordinates", 65.5, 75.0, at=(75.0, 65.5))  # West Siberia given in the Kara Sea
     # in the sea (Sea of Okhotsk, East Siberian Sea, Arctic Ocean); swapping would not help
@@ -186,7 +205,13 @@ def _plant_defects(
     add("unclear_label", 95.0, 63.0, label=pd.NA)
     add("unclear_label", 110.0, 55.0, label=pd.NA)
     # climate contradictions: permafrost where it is warm, non-permafrost where it is very cold
-    for lon, lat, lab in ((37.0, 53.5, 1), (115.0, 35.0, 1), (45.0, 46.0, 1), (140.0, 70.0, 0), (150.0, 69.0, 0)):
+    for lon, lat, lab in (
+        (37.0, 53.5, 1),
+        (115.0, 35.0, 1),
+        (45.0, 46.0, 1),
+        (140.0, 70.0, 0),
+        (150.0, 69.0, 0),
+    ):
         add("climate_contradiction", lon, lat, label=lab)
     table = pd.DataFrame(defects)
     # duplicates: a second row in the cell of an existing borehole whose climate makes either
@@ -200,9 +225,18 @@ def _plant_defects(
         conflict = k < 3
         lab = (1 - int(row.label)) if conflict else int(row.label)
         dup_rows.append(
-            {"site_id": f"demo-duplicate:{k:03d}", "source": "demo-duplicate", "source_id": f"{k:03d}",
-             "kind": "borehole", "lon": cell_lon, "lat": cell_lat, "year": row.year, "label": lab,
-             "rule": "duplicate_conflict" if conflict else "duplicate_merged", "partner": row.site_id}
+            {
+                "site_id": f"demo-duplicate:{k:03d}",
+                "source": "demo-duplicate",
+                "source_id": f"{k:03d}",
+                "kind": "borehole",
+                "lon": cell_lon,
+                "lat": cell_lat,
+                "year": row.year,
+                "label": lab,
+                "rule": "duplicate_conflict" if conflict else "duplicate_merged",
+                "partner": row.site_id,
+            }
         )
     dups = pd.DataFrame(dup_rows)
     manifest = pd.concat(
@@ -210,11 +244,18 @@ def _plant_defects(
             table[["site_id", "rule"]],
             dups[["site_id", "rule"]],
             # the partner of a conflicting pair is dropped too
-            pd.DataFrame({"site_id": dups.partner[dups.rule == "duplicate_conflict"], "rule": "duplicate_conflict"}),
+            pd.DataFrame(
+                {
+                    "site_id": dups.partner[dups.rule == "duplicate_conflict"],
+                    "rule": "duplicate_conflict",
+                }
+            ),
         ],
         ignore_index=True,
     )
-    extra = pd.concat([table.drop(columns="rule"), dups.drop(columns=["rule", "partner"])], ignore_index=True)
+    extra = pd.concat(
+        [table.drop(columns="rule"), dups.drop(columns=["rule", "partner"])], ignore_index=True
+    )
     extra["year"] = pd.array(extra["year"], dtype="Int64")
     extra["label"] = pd.array(extra["label"], dtype="Int64")
     extra["magt"] = np.nan
@@ -228,10 +269,15 @@ def _stations(
     rng: np.random.Generator, world: VirtualWorld, grid: Grid, taken: set[tuple[int, int]]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Weather stations on land cells not used by boreholes, with monthly temperature for all years."""
-    lons, lats = [], []
+    lons: list[float] = []
+    lats: list[float] = []
     while len(lons) < N_STATIONS:
         lon = rng.uniform(grid.west, grid.east, 2000)
-        lat = np.degrees(np.arcsin(rng.uniform(np.sin(np.radians(grid.south)), np.sin(np.radians(grid.north)), 2000)))
+        lat = np.degrees(
+            np.arcsin(
+                rng.uniform(np.sin(np.radians(grid.south)), np.sin(np.radians(grid.north)), 2000)
+            )
+        )
         r, c = grid.index(lon, lat)
         for i in range(len(lon)):
             if len(lons) == N_STATIONS:
@@ -251,12 +297,23 @@ def _stations(
     from .layers import elevation_m
 
     stations = pd.DataFrame(
-        {"station_id": ids, "lat": lat_a, "lon": lon_a, "elev_m": elevation_m(lon_a, lat_a),
-         "name": [f"VIRTUAL STATION {i}" for i in range(N_STATIONS)]}
+        {
+            "station_id": ids,
+            "lat": lat_a,
+            "lon": lon_a,
+            "elev_m": elevation_m(lon_a, lat_a),
+            "name": [f"VIRTUAL STATION {i}" for i in range(N_STATIONS)],
+        }
     )
-    yy, mm, ss = np.meshgrid(np.array(years), np.arange(1, 13), np.arange(N_STATIONS), indexing="ij")
+    yy, mm, ss = np.meshgrid(
+        np.array(years), np.arange(1, 13), np.arange(N_STATIONS), indexing="ij"
+    )
     monthly = pd.DataFrame(
-        {"station_id": np.array(ids)[ss.ravel()], "year": yy.ravel(), "month": mm.ravel(),
-         "value_c": np.round(t.ravel().astype(float), 2)}
+        {
+            "station_id": np.array(ids)[ss.ravel()],
+            "year": yy.ravel(),
+            "month": mm.ravel(),
+            "value_c": np.round(t.ravel().astype(float), 2),
+        }
     )
     return stations, monthly

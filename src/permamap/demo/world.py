@@ -78,7 +78,12 @@ class VirtualWorld:
 
     # -- the pieces -----------------------------------------------------------------------------
     def _coords(self, grid: Grid, window: Window, halo: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        w = Window(window.col_off - halo, window.row_off - halo, window.width + 2 * halo, window.height + 2 * halo)
+        w = Window(
+            window.col_off - halo,
+            window.row_off - halo,
+            window.width + 2 * halo,
+            window.height + 2 * halo,
+        )
         lon = grid.lon_centers(w).astype(np.float64)
         lat = grid.lat_centers(w).astype(np.float64)
         return np.meshgrid(lon, lat)
@@ -87,7 +92,9 @@ class VirtualWorld:
         """Boolean land mask of the window (land fraction ≥ the threshold)."""
         return layers.land_fraction(grid, window) >= self.settings.land_threshold
 
-    def _climate_inputs(self, lon: np.ndarray, lat: np.ndarray, elev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _climate_inputs(
+        self, lon: np.ndarray, lat: np.ndarray, elev: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         fetch = layers.westerly_fetch_km(lon, lat)
         dist = layers.ocean_distance_km(lon, lat)
         return climate.climatology(lat, elev, fetch, dist)
@@ -172,7 +179,13 @@ class VirtualWorld:
         return stack
 
     def ttop_degc(
-        self, t: np.ndarray, p: np.ndarray, clay: np.ndarray, soc: np.ndarray, lon: np.ndarray, lat: np.ndarray
+        self,
+        t: np.ndarray,
+        p: np.ndarray,
+        clay: np.ndarray,
+        soc: np.ndarray,
+        lon: np.ndarray,
+        lat: np.ndarray,
     ) -> np.ndarray:
         """Temperature at the top of permafrost (°C) from window-mean monthly climate and soils."""
         tdd, fdd = fx.tdd_degc_days(t), fx.fdd_degc_days(t)
@@ -203,7 +216,12 @@ class VirtualWorld:
     ) -> np.ndarray:
         t, p = self.climate_at(lon, lat, epoch, window_years)
         ttop = self.ttop_degc(
-            t, p, layers.soil_percent("clay", lon, lat), layers.soil_percent("oc", lon, lat), lon, lat
+            t,
+            p,
+            layers.soil_percent("clay", lon, lat),
+            layers.soil_percent("oc", lon, lat),
+            lon,
+            lat,
         )
         out = (ttop < 0).astype(np.uint8)
         if land is not None:
