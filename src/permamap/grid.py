@@ -232,7 +232,10 @@ class Grid:
         return math.ceil(self.height / th) * math.ceil(self.width / tw)
 
     def window_transform(self, window: Window) -> Affine:
-        return self.transform * Affine.translation(window.col_off, window.row_off)
+        return Affine(
+            self.res, 0.0, self.west + window.col_off * self.res,
+            0.0, -self.res, self.north - window.row_off * self.res,
+        )  # fmt: skip
 
     # -- areas ----------------------------------------------------------------------------------
     def cell_area_km2(self, window: Window | None = None) -> np.ndarray:
