@@ -147,3 +147,28 @@ def test_bad_config_values(tmp_path: Path, patch: dict[str, str], message: str) 
 def test_unknown_subcommand_exits_2() -> None:
     code, _ = _error(["frobnicate"])
     assert code == 2
+
+
+def test_map_dry_run_and_remap_from_the_saved_model(small_run: tuple[Path, str]) -> None:
+    out, _ = small_run
+    cfg = out.parent / "run.toml"
+    runner = CliRunner()
+    dry = runner.invoke(main, ["-q", "map", str(cfg), "--dry-run"], catch_exceptions=False)
+    assert dry.exit_code == 0, dry.output
+    assert "cells" in dry.output and "tiles" in dry.output and "memory" in dry.output
+    with rasterio.open(out / "maps/permafrost_2020.tif") as ds:
+        first = ds.read()
+        assert ds.descriptions == ("class", "probability", "uncertainty", "aoa")
+    (out / "maps/permafrost_2020.tif").unlink()
+    again = runner.invoke(main, ["-q", "map", str(cfg), "--jobs", "1"], catch_exceptions=False)
+    assert again.exit_code == 0, again.output
+    with rasterio.open(out / "maps/permafrost_2020.tif") as ds:
+        # the saved model (skops) and the AOA rebuilt from the run folder give the same map
+        assert np.array_equal(ds.read(), first)
+
+
+def test_map_without_a_trained_model_is_a_one_line_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(SMALL_RUN)
+    code, out = _error(["map", str(cfg)])
+    assert code == 2 and "model.skops does not exist" in out and "Traceback" not in out

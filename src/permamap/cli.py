@@ -54,6 +54,30 @@ def _run(cfg: Any, progress: bool) -> None:
     run(cfg, progress=progress, echo=click.echo)
 
 
+def _compute_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option(
+        "--scheduler",
+        default=None,
+        help='Predict tiles on dask.distributed: "local" (a LocalCluster) or a scheduler address '
+        "(tcp://host:8786; workers must see the same paths). Default: a local pool.",
+    )(func)
+    return click.option(
+        "--jobs", "n_jobs", type=int, default=None,
+        help="Workers (default: [run].n_jobs, -1 = all cores).",
+    )(func)  # fmt: skip
+
+
+def _config(
+    config: Path | None, out: Path | None, n_jobs: int | None, scheduler: str | None
+) -> Any:
+    from .config import demo_config, load_config
+
+    cfg = load_config(config) if config else demo_config()
+    if out:
+        cfg = cfg.with_out(out)
+    return cfg.with_compute(n_jobs, scheduler)
+
+
 @main.command()
 @click.option(
     "--out",
@@ -62,26 +86,61 @@ def _run(cfg: Any, progress: bool) -> None:
     show_default=True,
     help="Run folder to write.",
 )
+@_compute_options
 @click.pass_context
 @_friendly
-def demo(ctx: click.Context, out: Path) -> None:
+def demo(ctx: click.Context, out: Path, n_jobs: int | None, scheduler: str | None) -> None:
     """Run the whole flow on the embedded virtual world (no downloads)."""
-    from .config import demo_config
-
-    _run(demo_config(out), ctx.obj["progress"])
+    _run(_config(None, out, n_jobs, scheduler), ctx.obj["progress"])
 
 
 @main.command("run")
 @click.argument("config", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Override [run].out.")
+@_compute_options
 @click.pass_context
 @_friendly
-def run_cmd(ctx: click.Context, config: Path, out: Path | None) -> None:
+def run_cmd(
+    ctx: click.Context, config: Path, out: Path | None, n_jobs: int | None, scheduler: str | None
+) -> None:
     """Run the whole flow from a TOML CONFIG file."""
-    from .config import load_config
+    _run(_config(config, out, n_jobs, scheduler), ctx.obj["progress"])
 
-    cfg = load_config(config)
-    _run(cfg.with_out(out) if out else cfg, ctx.obj["progress"])
+
+@main.command("map")
+@click.argument("config", type=click.Path(path_type=Path), required=False)
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Override [run].out.")
+@click.option("--dry-run", is_flag=True, help="Only print cells, tiles, time, memory and disk.")
+@_compute_options
+@click.pass_context
+@_friendly
+def map_cmd(
+    ctx: click.Context,
+    config: Path | None,
+    out: Path | None,
+    dry_run: bool,
+    n_jobs: int | None,
+    scheduler: str | None,
+) -> None:
+    """Predict the maps again from a run folder's trained model and stacks (the demo's by default).
+
+    Resumable: an interrupted run computes only the tiles it lacks.
+    """
+    from .covariates.stack import stack_path
+    from .pipeline import load_trained, map_dry_run, map_stage
+
+    cfg = _config(config, out, n_jobs, scheduler)
+    model, features, card, aoa = load_trained(cfg)
+    stacks = {e: stack_path(cfg.out / "covariates", e) for e in cfg.epochs}
+    if dry_run:
+        click.echo(map_dry_run(cfg, model, features, stacks, aoa))
+        return
+    maps = map_stage(
+        cfg, model, features, stacks, str(card.get("model", "model")), aoa=aoa,
+        progress=ctx.obj["progress"],
+    )  # fmt: skip
+    for path in maps.values():
+        click.echo(str(path))
 
 
 @main.command()
@@ -91,13 +150,10 @@ def run_cmd(ctx: click.Context, config: Path, out: Path | None) -> None:
 @_friendly
 def sites(ctx: click.Context, config: Path | None, out: Path | None) -> None:
     """Run the covariate and site stages only and print kept/dropped sites by source and rule."""
-    from .config import demo_config, load_config
     from .pipeline import covariate_source, covariate_stage, site_stage
     from .sites import summarize
 
-    cfg = load_config(config) if config else demo_config()
-    if out:
-        cfg = cfg.with_out(out)
+    cfg = _config(config, out, None, None)
     stacks = covariate_stage(cfg, covariate_source(cfg), ctx.obj["progress"])
     table, report, _ = site_stage(cfg, stacks)
     click.echo(summarize(table, report).to_string())

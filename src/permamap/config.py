@@ -7,6 +7,8 @@ A run config looks like ``src/permamap/demo/demo.toml``::
     epochs = [2000, 2005, 2010, 2015, 2020]
     window_years = 9
     seed = 0
+    n_jobs = -1                  # worker count (-1 = all cores)
+    scheduler = "local"          # optional: dask.distributed LocalCluster, or "tcp://host:8786"
 
     [grid]
     bounds = [25, 25, 180, 84]   # west, south, east, north
@@ -26,7 +28,7 @@ A run config looks like ``src/permamap/demo/demo.toml``::
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,9 @@ class RunConfig:
     window_years: int = 9
     seed: int = 0
     n_jobs: int = -1
+    scheduler: str | None = (
+        None  # dask.distributed address, "local" for a LocalCluster, None = local pool
+    )
     tile_shape: tuple[int, int] = (512, 512)
     covariates: dict[str, Any] = field(default_factory=lambda: {"source": "demo"})
     sites: dict[str, Any] = field(default_factory=lambda: {"source": "demo"})
@@ -68,9 +73,15 @@ class RunConfig:
         return self.covariates.get("source") == "demo"
 
     def with_out(self, out: Path) -> RunConfig:
-        from dataclasses import replace
-
         return replace(self, out=Path(out))
+
+    def with_compute(self, n_jobs: int | None = None, scheduler: str | None = None) -> RunConfig:
+        """A copy with the command line's ``--jobs`` / ``--scheduler`` applied (None keeps the file's)."""
+        return replace(
+            self,
+            n_jobs=self.n_jobs if n_jobs is None else n_jobs,
+            scheduler=self.scheduler if scheduler is None else scheduler,
+        )
 
 
 def _need(
@@ -126,6 +137,12 @@ def parse_config(
             f"{source} [run].window_years = {window_years!r} must be an odd positive integer "
             "(a window centred on the epoch), e.g. 9"
         )
+    scheduler = run.get("scheduler")
+    if scheduler is not None and not isinstance(scheduler, str):
+        raise ConfigError(
+            f'{source} [run].scheduler = {scheduler!r} must be a string: "local" or a dask address '
+            'such as "tcp://10.0.0.5:8786"'
+        )
     out = Path(str(run.get("out", "out/run")))
     return RunConfig(
         out=out if out.is_absolute() else base_dir / out,
@@ -134,6 +151,7 @@ def parse_config(
         window_years=window_years,
         seed=int(run.get("seed", 0)),
         n_jobs=int(run.get("n_jobs", -1)),
+        scheduler=scheduler,
         tile_shape=(int(tile[0]), int(tile[1])),
         covariates=dict(data.get("covariates", {"source": "demo"})),
         sites=dict(data.get("sites", {"source": "demo"})),

@@ -15,14 +15,15 @@ import rasterio
 from tqdm.auto import tqdm
 
 from . import __version__
+from .aoa import AOAReference, fit_aoa
 from .config import RunConfig
 from .covariates.catalogue import write_catalogue
 from .covariates.stack import CovariateSource, build_stack, sample_stack, stack_path
-from .errors import ConfigError
+from .errors import ConfigError, InputFileError
 from .features import feature_table
 from .grid import Grid
 from .modelio import atomic_write_text
-from .predict import predict_map
+from .predict import estimate_map, predict_map
 from .rasterio_io import open_tiled, scratch_path, to_cog
 
 __all__ = [
@@ -206,29 +207,80 @@ def feature_stage(
     return table
 
 
+def aoa_reference(
+    table: pd.DataFrame, features: list[str], selection: dict[str, Any], folds: np.ndarray | None
+) -> AOAReference:
+    """The area-of-applicability reference of the final model (Meyer & Pebesma 2021).
+
+    Factors are weighted by their permutation importance from ``selection.json`` (equal weights
+    when none is positive); ``folds`` are the spatial-CV folds of the training rows.
+    """
+    imp = {d["feature"]: d.get("permutation_mean") for d in selection.get("importance", [])}
+    weights = np.array([max(float(imp.get(f) or 0.0), 0.0) for f in features])
+    return fit_aoa(
+        table[features].to_numpy(float),
+        weights=weights if weights.sum() > 0 else None,
+        folds=folds,
+    )
+
+
 def map_stage(
     cfg: RunConfig,
     model: Any,
     features: list[str],
     stacks: dict[int, Path],
     model_name: str,
+    *,
+    aoa: AOAReference | None = None,
     progress: bool = True,
 ) -> dict[int, Path]:
-    """Predict one map per epoch: ``maps/permafrost_<year>.tif``."""
+    """Predict one map per epoch: ``maps/permafrost_<year>.tif`` (resumable, local pool or dask)."""
     maps = {}
     for epoch in cfg.epochs:
         maps[epoch] = predict_map(
-            model,
-            features,
-            stacks[epoch],
-            cfg.grid,
+            model, features, stacks[epoch], cfg.grid,
             cfg.out / "maps" / f"permafrost_{epoch}.tif",
-            epoch=epoch,
-            model_name=model_name,
-            tile_shape=cfg.tile_shape,
-            progress=progress,
-        )
+            epoch=epoch, model_name=model_name, tile_shape=cfg.tile_shape, progress=progress,
+            aoa=aoa, n_jobs=None if cfg.n_jobs < 1 else cfg.n_jobs, scheduler=cfg.scheduler,
+        )  # fmt: skip
     return maps
+
+
+def map_dry_run(
+    cfg: RunConfig,
+    model: Any,
+    features: list[str],
+    stacks: dict[int, Path],
+    aoa: AOAReference | None = None,
+) -> str:
+    """What predicting the maps of every epoch would take: cells, tiles, time, memory, disk."""
+    first = estimate_map(
+        model,
+        features,
+        stacks[cfg.epochs[0]],
+        cfg.grid,
+        tile_shape=cfg.tile_shape,
+        n_jobs=None if cfg.n_jobs < 1 else cfg.n_jobs,
+        aoa=aoa,
+    )
+    return f"per epoch ({len(cfg.epochs)} epochs: {list(cfg.epochs)}):\n{first.summary()}"
+
+
+def load_trained(cfg: RunConfig) -> tuple[Any, list[str], dict[str, Any], AOAReference]:
+    """The saved final model, its features, card and AOA reference from the run folder."""
+    from .modelio import load_model
+
+    path = cfg.out / "models" / "model.skops"
+    if not path.is_file():
+        raise InputFileError(
+            f"{path} does not exist; run `permamap run CONFIG` (or `permamap demo`) to train a model first"
+        )
+    model, card = load_model(path)
+    features = list(card["features"])
+    table = pd.read_parquet(cfg.out / "models" / "feature_table.parquet")
+    selection = json.loads((cfg.out / "models" / "selection.json").read_text())
+    folds = table["spatial_fold"].to_numpy() if "spatial_fold" in table else None
+    return model, features, card, aoa_reference(table, features, selection, folds)
 
 
 def truth_stage(cfg: RunConfig, world: Any, progress: bool = True) -> dict[int, Path]:
@@ -333,8 +385,15 @@ def run(
             f"{len(result.features)} features)"
         )
 
+    if result.spatial_folds is not None:
+        table.assign(spatial_fold=result.spatial_folds).to_parquet(
+            cfg.out / "models" / "feature_table.parquet", index=False
+        )
+    aoa = aoa_reference(table, result.features, result.selection, result.spatial_folds)
+
     t = time.perf_counter()
-    maps = map_stage(cfg, result.model, result.features, stacks, cv["model"], progress)
+    maps = map_stage(cfg, result.model, result.features, stacks, cv["model"], aoa=aoa,
+                     progress=progress)  # fmt: skip
     lap("maps", t)
 
     summary: dict[str, Any] = {

@@ -656,6 +656,10 @@ class ModelStageResult:
     selection: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
     paths: dict[str, Path] = field(default_factory=dict)
+    #: spatial-CV fold of each table row (first repeat); -1 for rows set aside for tuning.
+    #: The area of applicability uses it so that a site's nearest neighbour in its own fold
+    #: does not count (Meyer & Pebesma 2021).
+    spatial_folds: np.ndarray | None = None
 
 
 # =========================================================================== input checks
@@ -1354,7 +1358,10 @@ def run_model_stage(
         spt.get("mean", np.nan),
         spt.get("sd", np.nan),
     )
+    spatial_folds = np.full(len(data.y_all), -1, dtype=np.int64)
+    spatial_folds[data.eval_rows] = np.asarray(splits["spatial"].folds)[0]
     return ModelStageResult(
+        spatial_folds=spatial_folds,
         model=guard,
         features=chosen,
         card=_jsonable(card),
