@@ -19,8 +19,8 @@ from typing import Any
 
 SECTIONS = {
     "covariates": "permamap.bench_covariates",
-    "models": "permamap.bench_models",
     "predict": "permamap.bench_predict",
+    "models": "permamap.bench_models",
 }
 
 
@@ -45,7 +45,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         module = importlib.import_module(SECTIONS[name])
         print(f"== {name} ==", flush=True)
         t0 = time.perf_counter()
-        results[name] = module.run(quick=args.quick)
+        kwargs = {}
+        if name == "covariates":  # build where the prediction benchmark reuses it
+            kwargs = {"epoch": 2010, "out_dir": args.out / "covariates"}
+            if args.quick:
+                kwargs["out_dir"] = args.out / "covariates-quick"
+        results[name] = module.run(quick=args.quick, **kwargs)
         results[name]["section_wall_s"] = round(time.perf_counter() - t0, 1)
         for key, value in results[name].items():
             if not isinstance(value, dict | list):
