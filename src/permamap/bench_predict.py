@@ -38,7 +38,7 @@ import numpy as np
 import rasterio
 
 from . import __version__
-from .covariates.stack import build_stack, read_stack, sample_stack
+from .covariates.stack import build_stack, read_stack, sample_stack, stack_is_current
 from .grid import Grid
 from .inference import HAVE_NUMBA, CompiledForest, ReferencePredictor, compile_model
 from .modelio import atomic_write_text
@@ -96,22 +96,12 @@ def peak_rss() -> Iterator[dict[str, float]]:
         result["peak_mb"] = round(max(result["peak_mb"], rss_mb()), 1)
 
 
-def _stack_is_current(path: Path, grid: Grid, names: list[str]) -> bool:
-    if not path.is_file():
-        return False
-    with rasterio.open(path) as ds:
-        return (
-            grid.matches(ds.crs, ds.transform, (ds.height, ds.width))
-            and list(ds.descriptions) == names
-        )
-
-
 def ensure_stack(grid: Grid, path: Path, progress: bool) -> tuple[Path, float, bool]:
     """The epoch's virtual-world stack at ``path``, built unless a current one exists."""
     from .demo.world import VirtualWorld
 
     world = VirtualWorld()
-    if _stack_is_current(path, grid, list(world.factor_names)):
+    if stack_is_current(path, grid, list(world.factor_names)):
         return path, 0.0, True
     t = time.perf_counter()
     build_stack(world, grid, EPOCH, path, tile_shape=(512, 512), progress=progress)

@@ -18,7 +18,13 @@ from . import __version__
 from .aoa import AOAReference, fit_aoa
 from .config import RunConfig
 from .covariates.catalogue import write_catalogue
-from .covariates.stack import CovariateSource, build_stack, sample_stack, stack_path
+from .covariates.stack import (
+    CovariateSource,
+    build_stack,
+    sample_stack,
+    stack_is_current,
+    stack_path,
+)
 from .errors import ConfigError, InputFileError
 from .features import feature_table
 from .grid import Grid
@@ -66,7 +72,7 @@ def covariate_stage(
     paths = {}
     for epoch in cfg.epochs:
         path = stack_path(folder, epoch)
-        if not _is_current(path, cfg.grid, list(source.factor_names)):
+        if not stack_is_current(path, cfg.grid, list(source.factor_names)):
             build_stack(
                 source,
                 cfg.grid,
@@ -80,16 +86,6 @@ def covariate_stage(
     sources = source.sources() if hasattr(source, "sources") else {}
     write_catalogue(folder / "factors.csv", sources, cfg.window_years)
     return paths
-
-
-def _is_current(path: Path, grid: Grid, names: list[str]) -> bool:
-    if not path.is_file():
-        return False
-    with rasterio.open(path) as ds:
-        return (
-            grid.matches(ds.crs, ds.transform, (ds.height, ds.width))
-            and list(ds.descriptions) == names
-        )
 
 
 def _land_at(grid: Grid) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:

@@ -10,6 +10,7 @@ import numpy as np
 
 __all__ = [
     "DAYS_IN_MONTH",
+    "climate_factors",
     "degree_days",
     "fdd_degc_days",
     "frost_number",
@@ -94,6 +95,32 @@ def snow_cover_days(t_month_degc: np.ndarray, p_month_mm: np.ndarray) -> np.ndar
     swe = (p_month_mm * snow_share).sum(axis=0)
     d = _days(t_month_degc.ndim)
     return (snow_share * d).sum(axis=0) * (1.0 - np.exp(-swe / 40.0))
+
+
+def climate_factors(t_month_degc: np.ndarray, p_month_mm: np.ndarray) -> dict[str, np.ndarray]:
+    """The catalogue's climate factors from a monthly climatology ``(12, ...)`` (°C, mm/month).
+
+    Snow-cover days are not among them: a snow product may provide them, else
+    :func:`snow_cover_days`.
+
+    >>> out = climate_factors(np.full((12, 1), -2.0), np.full((12, 1), 10.0))
+    >>> sorted(out)[:4], float(out["fdd"][0])
+    (['fdd', 'frost_number', 'maat', 'precip_annual'], 730.5)
+    """
+    t, p = t_month_degc, p_month_mm
+    tdd, fdd = tdd_degc_days(t), fdd_degc_days(t)
+    return {
+        "maat": maat_degc(t),
+        "t_warmest": t.max(axis=0),
+        "t_coldest": t.min(axis=0),
+        "t_range": t.max(axis=0) - t.min(axis=0),
+        "tdd": tdd,
+        "fdd": fdd,
+        "frost_number": frost_number(fdd, tdd),
+        "precip_annual": precip_sum_mm(p),
+        "precip_cold": precip_sum_mm(p, COLD_MONTHS),
+        "precip_warm": precip_sum_mm(p, WARM_MONTHS),
+    }
 
 
 def snowfall_swe_mm(t_month_degc: np.ndarray, p_month_mm: np.ndarray) -> np.ndarray:

@@ -16,7 +16,14 @@ from ..errors import DataError
 from ..grid import Grid
 from ..rasterio_io import atomic_path, check_on_grid, open_tiled
 
-__all__ = ["CovariateSource", "build_stack", "read_stack", "sample_stack", "stack_path"]
+__all__ = [
+    "CovariateSource",
+    "build_stack",
+    "read_stack",
+    "sample_stack",
+    "stack_is_current",
+    "stack_path",
+]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +36,16 @@ class CovariateSource(Protocol):
     def factors(
         self, grid: Grid, epoch: int, window: Window | None = None, window_years: int = 9
     ) -> np.ndarray: ...
+
+
+def stack_is_current(path: Path, grid: Grid, names: list[str]) -> bool:
+    """True if ``path`` is a stack on ``grid`` with exactly the bands ``names`` (so it can be reused)."""
+    if not Path(path).is_file():
+        return False
+    with rasterio.open(path) as ds:
+        return grid.matches(ds.crs, ds.transform, (ds.height, ds.width)) and list(
+            ds.descriptions
+        ) == list(names)
 
 
 def stack_path(folder: Path, epoch: int) -> Path:

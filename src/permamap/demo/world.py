@@ -152,18 +152,8 @@ class VirtualWorld:
         t, p = climate.window_climatology(
             self.settings.seed, self.window_years(epoch, window_years), lon, lat, ct, cp
         )
-        tdd, fdd = fx.tdd_degc_days(t), fx.fdd_degc_days(t)
         values = {
-            "maat": fx.maat_degc(t),
-            "t_warmest": t.max(axis=0),
-            "t_coldest": t.min(axis=0),
-            "t_range": t.max(axis=0) - t.min(axis=0),
-            "tdd": tdd,
-            "fdd": fdd,
-            "frost_number": fx.frost_number(fdd, tdd),
-            "precip_annual": fx.precip_sum_mm(p),
-            "precip_cold": fx.precip_sum_mm(p, fx.COLD_MONTHS),
-            "precip_warm": fx.precip_sum_mm(p, fx.WARM_MONTHS),
+            **fx.climate_factors(t, p),
             "snow_days": fx.snow_cover_days(t, p),
             "elevation": elev,
             **terrain,

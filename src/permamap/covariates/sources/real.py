@@ -164,19 +164,7 @@ class RealSources:
         c = self.config
         years = check_years(epoch, window_years, c.climate.available_years(), c.climate.name)
         t, p = c.climate.monthly_means(grid, w, years)
-        tdd, fdd = fx.tdd_degc_days(t), fx.fdd_degc_days(t)
-        values: dict[str, np.ndarray] = {
-            "maat": fx.maat_degc(t),
-            "t_warmest": t.max(axis=0),
-            "t_coldest": t.min(axis=0),
-            "t_range": t.max(axis=0) - t.min(axis=0),
-            "tdd": tdd,
-            "fdd": fdd,
-            "frost_number": fx.frost_number(fdd, tdd),
-            "precip_annual": fx.precip_sum_mm(p),
-            "precip_cold": fx.precip_sum_mm(p, fx.COLD_MONTHS),
-            "precip_warm": fx.precip_sum_mm(p, fx.WARM_MONTHS),
-        }
+        values: dict[str, np.ndarray] = fx.climate_factors(t, p)
         if c.snow is not None:
             snow_years = check_years(epoch, window_years, c.snow.available_years(), c.snow.name)
             values["snow_days"] = c.snow.snow_days(grid, w, snow_years)
