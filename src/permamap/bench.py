@@ -36,10 +36,13 @@ def machine() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m permamap.bench", description=__doc__)
-    parser.add_argument("sections", nargs="*", choices=[*SECTIONS], help="sections to run (all)")
+    parser.add_argument("sections", nargs="*", help=f"sections to run, of {list(SECTIONS)} (all)")
     parser.add_argument("--quick", action="store_true", help="small versions of each benchmark")
     parser.add_argument("--out", type=Path, default=Path("out/bench"))
     args = parser.parse_args(argv)
+    unknown = [s for s in args.sections if s not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section(s) {unknown}; choose from {list(SECTIONS)}")
     results: dict[str, Any] = {"machine": machine(), "quick": args.quick}
     for name in args.sections or list(SECTIONS):
         module = importlib.import_module(SECTIONS[name])
