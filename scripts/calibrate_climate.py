@@ -24,8 +24,9 @@ from pathlib import Path
 import netCDF4
 import numpy as np
 
-from permamap.demo.layers import elevation_m, land_fraction, ocean_distance_km, westerly_fetch_km
+from permamap.demo.layers import elevation_m, ocean_distance_km, westerly_fetch_km
 from permamap.grid import Grid
+from permamap.landmask import land_fraction
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-coarse"
 LAPSE_K_PER_M = -6.5e-3

@@ -193,8 +193,8 @@ def _domain_points(
     pts = np.column_stack([lon[keep], lat[keep]])
     if land_only:
         # permamap's memory-mapped copy of the GLOBE mask (global_land_mask.globe loads 1 GB)
-        from .demo.layers import land_at_points
         from .errors import PermamapError
+        from .landmask import land_at_points
 
         try:
             on_land = land_at_points(

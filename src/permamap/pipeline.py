@@ -91,7 +91,7 @@ def covariate_stage(
 def _land_at(grid: Grid) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     from rasterio.windows import Window
 
-    from .demo.layers import land_fraction
+    from .landmask import land_fraction
 
     def is_land(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         rows, cols = grid.index(lon, lat)

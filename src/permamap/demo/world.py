@@ -21,6 +21,7 @@ from rasterio.windows import Window
 from ..covariates import factors as fx
 from ..covariates.catalogue import FACTORS, factor_names
 from ..grid import Grid
+from ..landmask import land_fraction
 from . import climate, layers
 
 __all__ = ["VirtualWorld", "WorldSettings"]
@@ -90,7 +91,7 @@ class VirtualWorld:
 
     def land(self, grid: Grid, window: Window | None = None) -> np.ndarray:
         """Boolean land mask of the window (land fraction ≥ the threshold)."""
-        return layers.land_fraction(grid, window) >= self.settings.land_threshold
+        return land_fraction(grid, window) >= self.settings.land_threshold
 
     def _climate_inputs(
         self, lon: np.ndarray, lat: np.ndarray, elev: np.ndarray

@@ -164,7 +164,7 @@ def _land_mask(lon: np.ndarray, lat: np.ndarray) -> np.ndarray | None:
     whose import loads a 1 GB array.
     """
     try:
-        from ..demo.layers import land_at_points
+        from ..landmask import land_at_points
 
         return land_at_points(((lon + 180.0) % 360.0) - 180.0, np.clip(lat, -90.0, 90.0))
     except PermamapError:  # package missing: fall back to the map's own mask
