@@ -56,10 +56,10 @@ def covariate_source(cfg: RunConfig) -> CovariateSource:
     if kind == "demo":
         return _world(cfg)
     if kind == "real":
-        from .covariates.sources.real import RealSources
+        from .covariates.sources.from_config import sources_from_config
 
-        # paths in [covariates.real] are taken as written (absolute, or relative to the working directory)
-        return RealSources(dict(cfg.covariates.get("real", {})))
+        # relative paths in [covariates.real] resolve against the config file's folder
+        return sources_from_config(cfg.covariates.get("real", {}), cfg.base_dir)
     raise ConfigError(f'[covariates].source = {kind!r} is unknown; use "demo" or "real"')
 
 

@@ -54,7 +54,7 @@ import functools
 import inspect
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Literal
@@ -179,9 +179,7 @@ def sources_from_config(table: Mapping[str, Any], base_dir: Path) -> RealSources
         raise ConfigError(f"{_ROOT}: {exc}") from None
 
 
-def _reader(
-    where: str, role: str, spec: Any, base_dir: Path, soil_name: str | None = None
-) -> Any:
+def _reader(where: str, role: str, spec: Any, base_dir: Path, soil_name: str | None = None) -> Any:
     """One reader from its table: pick the constructor by ``type``, check and pass the keys."""
     choices = READERS[role]
     allowed_types = ", ".join(f'"{t}"' for t in sorted(choices))
@@ -191,9 +189,13 @@ def _reader(
         )
     kind = spec.get("type")
     if kind is None:
-        raise ConfigError(f"{where} lacks `type`; add e.g. `type = {sorted(choices)[0]!r}` ({allowed_types})")
+        raise ConfigError(
+            f"{where} lacks `type`; add e.g. `type = {sorted(choices)[0]!r}` ({allowed_types})"
+        )
     if kind not in choices:
-        raise ConfigError(f"{where} type = {kind!r} is not a {role} reader; use one of {allowed_types}")
+        raise ConfigError(
+            f"{where} type = {kind!r} is not a {role} reader; use one of {allowed_types}"
+        )
     ctor = choices[kind]
     args = {k: v for k, v in spec.items() if k != "type"}
     if ctor is SoilGrids and soil_name is not None:
@@ -214,7 +216,7 @@ def _generic_climate_args(where: str, args: dict[str, Any], base_dir: Path) -> d
     def raster(sub_where: str, quantity: str, spec: Any) -> GenericRaster:
         if not isinstance(spec, Mapping):
             raise ConfigError(
-                f"{sub_where} = {spec!r} must be a table, e.g. path = \"{quantity}.tif\", units = ..."
+                f'{sub_where} = {spec!r} must be a table, e.g. path = "{quantity}.tif", units = ...'
             )
         if "quantity" in spec:
             raise ConfigError(
@@ -264,7 +266,7 @@ def _call(
     ctor: Callable[..., Any],
     args: dict[str, Any],
     base_dir: Path,
-    fixed: set[str] = frozenset(),  # type: ignore[assignment]
+    fixed: Collection[str] = (),
 ) -> Any:
     """Check ``args`` against ``ctor``'s signature, resolve paths, call it, name the table on error."""
     params = {
@@ -358,6 +360,8 @@ def _accepts(ann: Any, value: Any) -> bool | None:
 
 
 def _type_name(ann: Any) -> str:
+    if isinstance(ann, type):
+        return ann.__name__
     return str(ann).replace("pathlib.", "").replace("typing.", "")
 
 
