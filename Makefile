@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench clean
+.PHONY: demo test test-slow lint bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/permamap demo
 
-test: $(STAMP)
+test: $(STAMP) lint
 	bash scripts/install-chromium.sh || echo "chromium unavailable: the browser test of report.html will skip"
 	$(BIN)/python -m pytest -q -m "not slow"
 
@@ -23,12 +23,15 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m "slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
 	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python -m permamap.bench
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m permamap.bench --quick
 
 clean:
 	rm -rf out .pytest_cache
