@@ -195,12 +195,12 @@ def _plant_defects(
     add("in_sea", 150.0, 55.0)
     add("in_sea", 160.0, 75.0)
     add("in_sea", 150.0, 80.0)
-    # west of the grid; swapped, its latitude (west − 3) is outside the grid too
-    west_lat = grid.west - 3.0
-    outside_lat = 0.5 * (grid.south + grid.north)
-    if grid.south <= west_lat <= grid.north:
-        outside_lat = grid.north + 1.0 if grid.north < 89 else grid.south - 1.0
-    add("outside_grid", west_lat, outside_lat, label=0)
+    # just west of the grid, at mid-latitude; chosen so that swapping lon and lat does not put it
+    # inside the grid either (else QC would rightly call it a swap)
+    lon_out, lat_out = grid.west - 3.0, 0.5 * (grid.south + grid.north)
+    if grid.contains(np.array([lat_out]), np.array([lon_out]))[0]:
+        lon_out = grid.east + 3.0
+    add("outside_grid", lon_out, lat_out, label=0)
     add("no_epoch", 100.0, 52.0, label=0, year=min(epochs) - 30)
     add("unclear_label", 95.0, 63.0, label=pd.NA)
     add("unclear_label", 110.0, 55.0, label=pd.NA)
