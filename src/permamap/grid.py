@@ -15,6 +15,7 @@ from fractions import Fraction
 import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
+from rasterio.errors import CRSError
 from rasterio.windows import Window
 
 from .errors import ConfigError
@@ -111,7 +112,7 @@ class Grid:
             )
         try:
             CRS.from_user_input(self.crs)
-        except Exception as exc:  # rasterio raises CRSError; keep the message
+        except CRSError as exc:
             raise ConfigError(
                 f"grid CRS {self.crs!r} is not understood ({exc}); use e.g. 'EPSG:4326'"
             ) from exc

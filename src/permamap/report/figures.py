@@ -200,7 +200,11 @@ def _draw_coastlines(ax: Any, view: RasterView, coastlines: str, cols: int = 100
         land = ~np.ma.getmaskarray(view.data)
     if land.all() or not land.any():
         return
-    w, s, e, n = view.bounds
+    _contour_coast(ax, land, view.bounds)
+
+
+def _contour_coast(ax: Any, land: np.ndarray, bounds: tuple[float, float, float, float]) -> None:
+    w, s, e, n = bounds
     ax.contour(
         land.astype(float),
         levels=[0.5],
@@ -499,14 +503,7 @@ def sites_figure(
                 aspect=aspect,
                 interpolation="nearest",
             )
-            ax.contour(
-                land.astype(float),
-                levels=[0.5],
-                colors=COAST_COLOR,
-                linewidths=0.5,
-                extent=(w, e, s, n),
-                origin="upper",
-            )
+            _contour_coast(ax, land, bounds)
     pts = sites.dropna(subset=["lon", "lat"])
     _scatter_sites(ax, pts)
     _finish_map_axes(ax, bounds, geographic=True, title=title)
