@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import rasterio
 from click.testing import CliRunner
+from rasterio.enums import ColorInterp
 
 from permamap.cli import main
 
@@ -76,6 +77,8 @@ def test_maps_follow_the_contract(small_run: tuple[Path, str]) -> None:
         assert ds.bounds == pytest.approx((100, 45, 140, 72))
         assert ds.descriptions[:2] == ("class", "probability")
         assert ds.nodata == 255 and ds.tags()["epoch"] == "2000"
+        # four byte bands are data, not an RGBA picture
+        assert ds.colorinterp[0] == ColorInterp.gray and ColorInterp.alpha not in ds.colorinterp
         cls, prob, true = ds.read(1), ds.read(2), truth.read(1)
         assert set(np.unique(cls)) <= {0, 1, 255}
         assert prob[prob != 255].max() <= 100

@@ -25,6 +25,7 @@ def test_demo_meets_the_acceptance_figures(tmp_path: Path) -> None:
         with rasterio.open(out / f"maps/permafrost_{epoch}.tif") as ds:
             assert ds.crs.to_epsg() == 4326 and ds.shape == (708, 1860)
             assert ds.bounds == pytest.approx((25, 25, 180, 84))
+            assert ds.overviews(1) and ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
         assert (out / f"truth/permafrost_truth_{epoch}.tif").is_file()
         assert summary["truth_agreement"][str(epoch)] >= 0.90
         assert f"{epoch}: permafrost extent" in result.output

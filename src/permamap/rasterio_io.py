@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import rasterio
+from rasterio.enums import ColorInterp
 from rasterio.shutil import copy as rio_copy
 
 from .errors import GridMismatchError, InputFileError
@@ -73,7 +74,11 @@ def open_tiled(
         compress="deflate",
         predictor=predictor,
         BIGTIFF="IF_SAFER",
+        # bands are data, never colours: without this GDAL reads 3 or 4 byte bands as RGB(A)
+        photometric="MINISBLACK",
+        ALPHA="NO",
     )
+    ds.colorinterp = [ColorInterp.gray] + [ColorInterp.undefined] * (count - 1)
     for i, d in enumerate(descriptions, start=1):
         ds.set_band_description(i, d)
     if tags:

@@ -379,7 +379,45 @@ def _section_maps(page: _Page) -> str:
                 f"map-{epoch}",
             )
         )
+    out.extend(_quality_maps(page, *list(maps.items())[-1]))
     return "".join(out)
+
+
+_QUALITY_BANDS = {
+    "uncertainty": (
+        "Uncertainty {epoch}",
+        "0 = the model is sure, 100 = a coin toss ({method}).",
+    ),
+    "aoa": (
+        "Area of applicability {epoch}",
+        "Outside (0) = factor combinations unlike any training site (dissimilarity index above "
+        "{threshold}, Meyer &amp; Pebesma 2021): predictions there are extrapolation.",
+    ),
+}
+
+
+def _quality_maps(page: _Page, epoch: int, path: Path) -> list[str]:
+    """The uncertainty and area-of-applicability bands of one epoch's map, when it has them."""
+    out = []
+    for name, (title, note) in _QUALITY_BANDS.items():
+        band = _band_named(path, name)
+        if band is None:
+            continue
+        view = figures.read_raster_view(path, band, max_pixels=page.max_pixels)
+        fig = figures.raster_figure(view, title.format(epoch=epoch), coastlines=page.coastlines)
+        text = note.format(
+            method=_e(view.tags.get("uncertainty_method", "")),
+            threshold=_e(view.tags.get("aoa_threshold", "the threshold")),
+        )
+        out.append(
+            _figure(
+                figures.figure_to_data_uri(fig),
+                f"{name} map {epoch}",
+                f"<code>{_e(_rel(path, page.run_dir))}</code>, band {band} ({name}). {text}",
+                f"{name}-{epoch}",
+            )
+        )
+    return out
 
 
 def _area_table(page: _Page) -> pd.DataFrame | None:
