@@ -795,6 +795,26 @@ def _params_of(used: list[dict[str, Any]]) -> dict[str, Any]:
     return used[keyed.index(top)]
 
 
+#: Prediction costs below this (s per million cells) are all "free": cheaper than reading the factors.
+FREE_COST_S_PER_MILLION = 0.5
+
+
+def cost_class(cost_s_per_million: np.ndarray) -> np.ndarray:
+    """Bin measured prediction costs so that timing noise cannot flip the choice.
+
+    Costs under :data:`FREE_COST_S_PER_MILLION` form class 0; above it, classes are a factor of two
+    wide. Within the noise band of the best score, the cheapest class wins and, inside a class,
+    the better score (then the name), so reruns with the same seed choose the same model.
+
+    >>> cost_class(np.array([0.01, 0.4, 0.6, 0.9, 1.1, 20.0])).tolist()
+    [0, 0, 1, 1, 2, 6]
+    """
+    c = np.asarray(cost_s_per_million, dtype=float)
+    with np.errstate(divide="ignore"):
+        bins = 1 + np.floor(np.log2(np.maximum(c, 1e-12) / FREE_COST_S_PER_MILLION))
+    return np.where(c < FREE_COST_S_PER_MILLION, 0, bins).astype(int)
+
+
 def choose_within_noise(
     table: pd.DataFrame, metric: str, n_se: float, order_by: Sequence[str]
 ) -> pd.Series:
@@ -1030,7 +1050,11 @@ def _choose(
     front["pareto"] = _pareto(
         sign * front["mean"].to_numpy(), front["cost_s_per_million"].to_numpy()
     )
-    choice = choose_within_noise(front, metric, settings.choice_se, ["cost_s_per_million", "model"])
+    front["cost_class"] = cost_class(front["cost_s_per_million"].to_numpy())
+    front["neg_score"] = -sign * front["mean"]
+    choice = choose_within_noise(
+        front, metric, settings.choice_se, ["cost_class", "neg_score", "model"]
+    )
     name = str(choice["model"])
     best_name = str(front.iloc[int(np.nanargmax(sign * front["mean"].to_numpy()))]["model"])
     front["chosen"] = front["model"] == name
