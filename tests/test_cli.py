@@ -59,6 +59,7 @@ def test_run_writes_the_run_folder_layout(small_run: tuple[Path, str]) -> None:
         "maps/permafrost_2000.tif",
         "maps/permafrost_2020.tif",
         "truth/permafrost_truth_2020.tif",
+        "change/reference_comparison.csv",  # the demo compares its last map with the truth
         "change/area_by_epoch.csv",
         "change/change_2000_2020.tif",
         "report.html",
@@ -133,6 +134,10 @@ def test_missing_config_is_a_one_line_error(tmp_path: Path) -> None:
             "missing [1986, 1987, 1988, 1989, 1990]",
         ),
         ({"epochs = [2000, 2020]": 'epochs = ["2000"]'}, "must be a non-empty list of years"),
+        (
+            {"[models]": '[change]\nreferense = "obu.tif"\n\n[models]'},
+            "[change] has unknown key(s)",
+        ),
     ],
 )
 def test_bad_config_values(tmp_path: Path, patch: dict[str, str], message: str) -> None:

@@ -23,6 +23,7 @@ A run config looks like ``src/permamap/demo/demo.toml``::
 
     [qc]                         # permamap.sites.QCSettings fields
     [models]                     # permamap.selection.ModelSettings fields, or profile = "demo" | "published"
+    [change]                     # reference = "obu2019.tif", regions = "regions.gpkg", ... (CHANGE_KEYS)
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ else:  # pragma: no cover
 
 __all__ = ["RunConfig", "demo_config", "load_config"]
 
+#: keys of ``[change]``: options of :func:`permamap.change.run_change_stage`
+CHANGE_KEYS = frozenset(
+    {"reference", "reference_kind", "reference_nodata", "reference_epochs", "regions",
+     "region_name_column", "lat_band_deg", "elevation_edges_m"}
+)  # fmt: skip
 _SECTIONS = {"run", "grid", "covariates", "sites", "qc", "models", "change", "world"}
 
 
@@ -137,6 +143,12 @@ def parse_config(
             f"{source} [run].window_years = {window_years!r} must be an odd positive integer "
             "(a window centred on the epoch), e.g. 9"
         )
+    change = dict(data.get("change", {}))
+    unknown_change = sorted(set(change) - CHANGE_KEYS)
+    if unknown_change:
+        raise ConfigError(
+            f"{source} [change] has unknown key(s) {unknown_change}; allowed: {sorted(CHANGE_KEYS)}"
+        )
     scheduler = run.get("scheduler")
     if scheduler is not None and not isinstance(scheduler, str):
         raise ConfigError(
@@ -157,7 +169,7 @@ def parse_config(
         sites=dict(data.get("sites", {"source": "demo"})),
         qc=dict(data.get("qc", {})),
         models=dict(data.get("models", {"profile": "demo"})),
-        change=dict(data.get("change", {})),
+        change=change,
         world=dict(data.get("world", {})),
         base_dir=base_dir,
     )

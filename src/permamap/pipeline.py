@@ -306,6 +306,23 @@ def truth_stage(cfg: RunConfig, world: Any, progress: bool = True) -> dict[int, 
     return paths
 
 
+def change_options(cfg: RunConfig, truths: dict[int, Path] | None = None) -> dict[str, Any]:
+    """Keyword arguments for the change stage from ``[change]``; paths relative to the config.
+
+    In the demo, without a configured reference, the last epoch is compared with the virtual
+    truth through the same reference-map code a user's map (e.g. Obu et al. 2019) would take.
+    """
+    opts = dict(cfg.change)
+    for key in ("reference", "regions"):
+        if key in opts:
+            path = Path(str(opts[key]))
+            opts[key] = path if path.is_absolute() else cfg.base_dir / path
+    if truths and "reference" not in opts:
+        last = max(truths)
+        opts.update(reference=truths[last], reference_kind="class", reference_epochs=[last])
+    return opts
+
+
 def truth_agreement(
     maps: dict[int, Path], truths: dict[int, Path], grid: Grid, tile_shape: tuple[int, int]
 ) -> tuple[dict[str, float], dict[str, float]]:
@@ -405,6 +422,7 @@ def run(
             "spatial": cv["spatial"],
         },
     }
+    truths: dict[int, Path] | None = None
     if cfg.is_demo:
         t = time.perf_counter()
         truths = truth_stage(cfg, source, progress)
@@ -420,6 +438,8 @@ def run(
         cfg.out / "change",
         elevation=stacks[cfg.epochs[0]],
         tile_shape=cfg.tile_shape,
+        epochs=list(cfg.epochs),
+        **change_options(cfg, truths),
     )
     summary["area_km2"] = change["area_km2"]
     summary["change"] = {k: v for k, v in change.items() if k != "area_km2"}
