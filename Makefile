@@ -23,8 +23,8 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m "slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts examples
+	$(BIN)/ruff format --check src tests scripts examples
 	$(BIN)/mypy
 
 bench: $(STAMP)
