@@ -99,8 +99,15 @@ class ReferencePredictor:
         Xt = self.pre.transform(X) if self.pre is not None else X
         Xt = np.asarray(Xt, dtype=np.float32)
         # Member trees of a forest are fitted on encoded labels: their columns follow classes_.
-        members = np.stack([t.predict_proba(Xt)[:, self.positive] for t in self.trees])
-        return proba, members.std(axis=0)
+        # Sums of p and p² tree by tree keep memory at O(rows), not O(trees × rows).
+        total = np.zeros(len(Xt))
+        total_sq = np.zeros(len(Xt))
+        for t in self.trees:
+            p = t.predict_proba(Xt)[:, self.positive]
+            total += p
+            total_sq += p * p
+        mean = total / len(self.trees)
+        return proba, np.sqrt(np.maximum(total_sq / len(self.trees) - mean * mean, 0.0))
 
 
 class CompiledForest:
