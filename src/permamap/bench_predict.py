@@ -219,32 +219,24 @@ def _split_threads(
 def time_routes(model: Any, X: np.ndarray, n_jobs: int) -> list[dict[str, Any]]:
     """s per million cells of every exact route on rows ``X`` with ``n_jobs`` threads."""
     n = len(X)
-    routes: list[dict[str, Any]] = []
-    params = model.get_params()
-    model.set_params(n_jobs=n_jobs)
-    t_ref, ref = _timed(lambda: model.predict_proba(X)[:, 1])
-    model.set_params(n_jobs=params.get("n_jobs"))
-    routes.append(
-        {
-            "route": "sklearn predict_proba",
-            "threads": n_jobs,
-            "s_per_million": round(t_ref / n * 1e6, 3),
-            "max_abs_diff": 0.0,
-        }
-    )
+
+    def with_threads(fn: Callable[[], Any]) -> tuple[float, Any]:
+        saved = model.get_params().get("n_jobs")
+        model.set_params(n_jobs=n_jobs)
+        try:
+            return _timed(fn)
+        finally:
+            model.set_params(n_jobs=saved)
+
+    def route(name: str, seconds: float, diff: float = 0.0) -> dict[str, Any]:
+        return {"route": name, "threads": n_jobs, "s_per_million": round(seconds / n * 1e6, 3),
+                "max_abs_diff": diff}  # fmt: skip
+
+    t_ref, ref = with_threads(lambda: model.predict_proba(X)[:, 1])
     # What the map needs: probability and the spread of tree votes (uncertainty band).
     rp = ReferencePredictor(model, X.shape[1])
-    model.set_params(n_jobs=n_jobs)
-    dt, _ = _timed(lambda: rp.predict_stats(X))
-    model.set_params(n_jobs=params.get("n_jobs"))
-    routes.append(
-        {
-            "route": "sklearn proba + tree spread",
-            "threads": n_jobs,
-            "s_per_million": round(dt / n * 1e6, 3),
-            "max_abs_diff": 0.0,
-        }
-    )
+    dt, _ = with_threads(lambda: rp.predict_stats(X))
+    routes = [route("sklearn predict_proba", t_ref), route("sklearn proba + tree spread", dt)]
     if not HAVE_NUMBA:
         return routes
     for kernel in ("packed", "simple", "lockstep"):
@@ -256,14 +248,8 @@ def time_routes(model: Any, X: np.ndarray, n_jobs: int) -> list[dict[str, Any]]:
                 return pred.predict_stats(x)[0]
 
             dt, p = _timed(lambda: _split_threads(proba, X, n_jobs))
-            routes.append(
-                {
-                    "route": f"compiled {kernel}" + (" + dedup" if dedup else "") + " (+spread)",
-                    "threads": n_jobs,
-                    "s_per_million": round(dt / n * 1e6, 3),
-                    "max_abs_diff": float(np.abs(p - ref).max()),
-                }
-            )
+            name = f"compiled {kernel}" + (" + dedup" if dedup else "") + " (+spread)"
+            routes.append(route(name, dt, float(np.abs(p - ref).max())))
     q = CompiledForest(model, X.shape[1], dedup=True)
     xq = q.forest.quantise(X)
     routes.append(

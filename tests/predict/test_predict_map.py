@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -26,6 +27,21 @@ from .conftest import FEATURES, write_stack
 def _read(path: Path) -> np.ndarray:
     with rasterio.open(path) as ds:
         return ds.read()
+
+
+def _predict_small(forest: Any, stack: Path, grid: Grid, out: Path) -> Path:
+    """The serial 10 × 12-tile prediction the resume and disk-full tests repeat."""
+    return predict_map(
+        forest,
+        FEATURES,
+        stack,
+        grid,
+        out,
+        epoch=2000,
+        tile_shape=(10, 12),
+        progress=False,
+        n_jobs=1,
+    )
 
 
 def test_map_contract(tmp_path: Path, forest, stack: Path, grid: Grid, block: np.ndarray) -> None:
@@ -161,17 +177,7 @@ def test_changed_settings_clear_stale_tiles(
     out = tmp_path / "m.tif"
     _counting_reads(monkeypatch, crash_after=3)
     with pytest.raises(Crash):
-        predict_map(
-            forest,
-            FEATURES,
-            stack,
-            grid,
-            out,
-            epoch=2000,
-            tile_shape=(10, 12),
-            progress=False,
-            n_jobs=1,
-        )
+        _predict_small(forest, stack, grid, out)
     calls = _counting_reads(monkeypatch, crash_after=None)
     predict_map(
         forest,
@@ -270,33 +276,13 @@ def test_disk_full_keeps_earlier_outputs(
 
     monkeypatch.setattr(P.np, "save", save)
     with pytest.raises(OutputWriteError, match="disk is full") as info:
-        predict_map(
-            forest,
-            FEATURES,
-            stack,
-            grid,
-            out,
-            epoch=2000,
-            tile_shape=(10, 12),
-            progress=False,
-            n_jobs=1,
-        )
+        _predict_small(forest, stack, grid, out)
     assert isinstance(info.value, OSError)
     assert out.read_bytes() == b"earlier map"
     store = TileStore.beside(out)
     assert len(list(store.folder.glob("*.npy"))) == 2 and not list(store.folder.glob(".*.tmp"))
     monkeypatch.setattr(P.np, "save", real_save)
-    predict_map(
-        forest,
-        FEATURES,
-        stack,
-        grid,
-        out,
-        epoch=2000,
-        tile_shape=(10, 12),
-        progress=False,
-        n_jobs=1,
-    )
+    _predict_small(forest, stack, grid, out)
     assert out.read_bytes()[:2] in (b"II", b"MM")
 
 
