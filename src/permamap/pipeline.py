@@ -30,7 +30,7 @@ from .features import feature_table
 from .grid import Grid
 from .modelio import atomic_write_text
 from .predict import estimate_map, predict_map
-from .rasterio_io import open_tiled, scratch_path, to_cog
+from .fileio import open_tiled, scratch_path, to_cog
 
 __all__ = [
     "covariate_stage",

@@ -48,7 +48,7 @@ from .covariates.stack import read_stack
 from .errors import DataError, PermamapError
 from .grid import Grid
 from .inference import Predictor, ReferencePredictor, compile_model, positive_class_index
-from .rasterio_io import check_on_grid, open_tiled, scratch_path, to_cog
+from .fileio import check_on_grid, open_tiled, scratch_path, to_cog
 
 __all__ = [
     "BANDS",

@@ -9,7 +9,7 @@ import pytest
 from sklearn.ensemble import RandomForestClassifier
 
 from permamap.grid import Grid
-from permamap.rasterio_io import open_tiled
+from permamap.fileio import open_tiled
 
 FEATURES = ["maat", "elevation", "snow_days"]
 

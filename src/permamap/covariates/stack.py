@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from ..errors import DataError
 from ..grid import Grid
-from ..rasterio_io import atomic_path, check_on_grid, open_tiled
+from ..fileio import atomic_path, check_on_grid, open_tiled
 
 __all__ = [
     "CovariateSource",

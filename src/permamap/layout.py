@@ -1,0 +1,193 @@
+"""The run folder: every path a run writes or reads, named once.
+
+:class:`RunLayout` is the only place where the layout of a run folder is spelled out; the
+pipeline, the CLI, the report and ``permamap map`` ask it for paths instead of joining strings::
+
+    <root>/
+      run.json                       what ran, with which config, and how it ended
+      summary.json                   the headline figures
+      report.html
+      sites/       sites.parquet, qc_report.csv, input/ (files a site reader rendered)
+      covariates/  stack_<year>.tif, factors.csv
+      models/      feature_table.parquet, cv_scores.csv, selection.json, model.skops, model_card.json
+      maps/        permafrost_<year>.tif  (.tiles_permafrost_<year>/ while being predicted)
+      change/      area_by_epoch.csv, transitions_<a>_<b>.csv, change_<a>_<b>.tif,
+                   reference_on_grid.tif, reference_comparison.csv, reference_confusion_<year>.csv
+      truth/       permafrost_truth_<year>.tif  (virtual world only)
+
+>>> lay = RunLayout(Path("out/demo"))
+>>> lay.map(2020).as_posix()
+'out/demo/maps/permafrost_2020.tif'
+>>> lay.change_map(2000, 2020).name
+'change_2000_2020.tif'
+>>> RunLayout.epoch_of_map(Path("maps/permafrost_2015.tif"))
+2015
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["RunLayout"]
+
+_MAP_RE = re.compile(r"^permafrost_(\d{4})\.tif$")
+_CHANGE_RE = re.compile(r"^transitions_(\d{4})_(\d{4})\.csv$")
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Paths of one run folder (a value object: it creates nothing).
+
+    Parameters
+    ----------
+    root : Path
+        The run folder (``[run] out`` of the config, ``--out`` on the command line).
+    """
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    # ------------------------------------------------------------------ top level
+    @property
+    def summary(self) -> Path:
+        return self.root / "summary.json"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.html"
+
+    @property
+    def run_record(self) -> Path:
+        return self.root / "run.json"
+
+    # ------------------------------------------------------------------ sites
+    @property
+    def sites_dir(self) -> Path:
+        return self.root / "sites"
+
+    @property
+    def sites(self) -> Path:
+        return self.sites_dir / "sites.parquet"
+
+    @property
+    def qc_report(self) -> Path:
+        return self.sites_dir / "qc_report.csv"
+
+    @property
+    def site_inputs_dir(self) -> Path:
+        return self.sites_dir / "input"
+
+    # ------------------------------------------------------------------ covariates
+    @property
+    def covariates_dir(self) -> Path:
+        return self.root / "covariates"
+
+    def stack(self, epoch: int) -> Path:
+        return self.covariates_dir / f"stack_{int(epoch)}.tif"
+
+    @property
+    def factors(self) -> Path:
+        return self.covariates_dir / "factors.csv"
+
+    # ------------------------------------------------------------------ models
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def feature_table(self) -> Path:
+        return self.models_dir / "feature_table.parquet"
+
+    @property
+    def cv_scores(self) -> Path:
+        return self.models_dir / "cv_scores.csv"
+
+    @property
+    def selection(self) -> Path:
+        return self.models_dir / "selection.json"
+
+    @property
+    def model(self) -> Path:
+        return self.models_dir / "model.skops"
+
+    @property
+    def model_card(self) -> Path:
+        return self.models_dir / "model_card.json"
+
+    # ------------------------------------------------------------------ maps
+    @property
+    def maps_dir(self) -> Path:
+        return self.root / "maps"
+
+    def map(self, epoch: int) -> Path:
+        return self.maps_dir / f"permafrost_{int(epoch)}.tif"
+
+    def find_maps(self) -> dict[int, Path]:
+        """Epoch → map of every ``permafrost_<year>.tif`` present in ``maps/``, in epoch order."""
+        if not self.maps_dir.is_dir():
+            return {}
+        found = {}
+        for p in self.maps_dir.iterdir():
+            m = _MAP_RE.match(p.name)
+            if m and p.is_file():
+                found[int(m.group(1))] = p
+        return dict(sorted(found.items()))
+
+    @staticmethod
+    def epoch_of_map(path: Path) -> int | None:
+        """The year in a map's file name (``permafrost_<year>.tif``), or None for another name."""
+        m = _MAP_RE.match(Path(path).name)
+        return int(m.group(1)) if m else None
+
+    # ------------------------------------------------------------------ change
+    @property
+    def change_dir(self) -> Path:
+        return self.root / "change"
+
+    @property
+    def area_by_epoch(self) -> Path:
+        return self.change_dir / "area_by_epoch.csv"
+
+    def transitions(self, a: int, b: int) -> Path:
+        return self.change_dir / f"transitions_{int(a)}_{int(b)}.csv"
+
+    def change_map(self, a: int, b: int) -> Path:
+        return self.change_dir / f"change_{int(a)}_{int(b)}.tif"
+
+    def find_transitions(self) -> dict[tuple[int, int], Path]:
+        """(a, b) → ``transitions_<a>_<b>.csv`` present in ``change/``, in time order."""
+        if not self.change_dir.is_dir():
+            return {}
+        found = {}
+        for p in self.change_dir.iterdir():
+            m = _CHANGE_RE.match(p.name)
+            if m and p.is_file():
+                found[(int(m.group(1)), int(m.group(2)))] = p
+        return dict(sorted(found.items()))
+
+    @property
+    def reference_on_grid(self) -> Path:
+        return self.change_dir / "reference_on_grid.tif"
+
+    @property
+    def reference_comparison(self) -> Path:
+        return self.change_dir / "reference_comparison.csv"
+
+    def reference_confusion(self, epoch: int) -> Path:
+        return self.change_dir / f"reference_confusion_{int(epoch)}.csv"
+
+    # ------------------------------------------------------------------ truth (virtual world)
+    @property
+    def truth_dir(self) -> Path:
+        return self.root / "truth"
+
+    def truth(self, epoch: int) -> Path:
+        return self.truth_dir / f"permafrost_truth_{int(epoch)}.tif"
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the run folder, POSIX style (how files are named in reports)."""
+        return Path(path).relative_to(self.root).as_posix()
