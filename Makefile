@@ -23,15 +23,15 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m "slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests scripts examples
-	$(BIN)/ruff format --check src tests scripts examples
+	$(BIN)/ruff check src tests scripts examples benchmarks
+	$(BIN)/ruff format --check src tests scripts examples benchmarks
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	$(BIN)/python -m permamap.bench
+	$(BIN)/python -m benchmarks
 
 bench-quick: $(STAMP)
-	$(BIN)/python -m permamap.bench --quick
+	$(BIN)/python -m benchmarks --quick
 
 clean:
 	rm -rf out .pytest_cache

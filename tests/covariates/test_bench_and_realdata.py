@@ -16,7 +16,7 @@ REAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "real-co
 
 
 def test_bench_builds_a_stack_and_reports_memory(tmp_path: Path) -> None:
-    from permamap.bench_covariates import run
+    from benchmarks.covariates import run
 
     figures = run(
         bounds=(128, 61, 130, 62), res=1 / 60, tile_shape=(32, 64), out_dir=tmp_path, progress=False

@@ -3,7 +3,7 @@
 Every kernel returns, per row, the sum over trees of the leaf probability and the sum of its
 square (for the spread of tree votes). All are exact: they visit the same leaves as
 scikit-learn. They differ only in memory layout and loop order; ``KERNELS`` names them so the
-benchmark can time each (``permamap.bench_predict``).
+benchmark can time each (``benchmarks.predict``).
 
 - ``simple`` (default): for each block of rows, for each tree, walk each row to its leaf; nodes as
   separate arrays (structure of arrays).

@@ -2,7 +2,7 @@
 
 Sections: ``covariates`` (one epoch of the 30 arc-sec virtual Eurasia stack, or a sub-extent with
 ``--quick``), ``models`` (the published model-comparison protocol), ``predict`` (tiled prediction of
-one 30 arc-sec epoch against scikit-learn). ``python -m permamap.bench [--quick] [SECTION ...]``.
+one 30 arc-sec epoch against scikit-learn). ``python -m benchmarks [--quick] [SECTION ...]``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 SECTIONS = {
-    "covariates": "permamap.bench_covariates",
-    "predict": "permamap.bench_predict",
-    "models": "permamap.bench_models",
+    "covariates": "benchmarks.covariates",
+    "predict": "benchmarks.predict",
+    "models": "benchmarks.models",
 }
 
 
@@ -35,7 +35,7 @@ def machine() -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(prog="python -m permamap.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("sections", nargs="*", help=f"sections to run, of {list(SECTIONS)} (all)")
     parser.add_argument("--quick", action="store_true", help="small versions of each benchmark")
     parser.add_argument("--out", type=Path, default=Path("out/bench"))

@@ -37,12 +37,12 @@ from typing import Any
 import numpy as np
 import rasterio
 
-from . import __version__
-from .covariates.stack import build_stack, read_stack, sample_stack, stack_is_current
-from .grid import Grid
-from .inference import HAVE_NUMBA, CompiledForest, ReferencePredictor, compile_model
-from .modelio import atomic_write_text
-from .predict import estimate_map, predict_map
+from permamap import __version__
+from permamap.covariates.stack import build_stack, read_stack, sample_stack, stack_is_current
+from permamap.grid import Grid
+from permamap.inference import HAVE_NUMBA, CompiledForest, ReferencePredictor, compile_model
+from permamap.modelio import atomic_write_text
+from permamap.predict import estimate_map, predict_map
 
 __all__ = ["REFERENCE_FEATURES", "run"]
 
@@ -98,7 +98,7 @@ def peak_rss() -> Iterator[dict[str, float]]:
 
 def ensure_stack(grid: Grid, path: Path, progress: bool) -> tuple[Path, float, bool]:
     """The epoch's virtual-world stack at ``path``, built unless a current one exists."""
-    from .demo.world import VirtualWorld
+    from permamap.demo.world import VirtualWorld
 
     world = VirtualWorld()
     if stack_is_current(path, grid, list(world.factor_names)):
@@ -112,7 +112,7 @@ def training_sample(
     stack: Path, grid: Grid, features: list[str], n: int, seed: int, noise: float = 0.1
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` random land cells with the virtual world's true label, ``noise`` of labels flipped."""
-    from .demo.world import VirtualWorld
+    from permamap.demo.world import VirtualWorld
 
     rng = np.random.default_rng(seed)
     lon = rng.uniform(grid.west, grid.east, 4 * n)
@@ -169,7 +169,7 @@ def demo_model(stack: Path, grid: Grid, demo_dir: Path) -> tuple[Any, list[str],
     """The model the demo selected, or the demo's forest candidate trained here as a stand-in."""
     from sklearn.ensemble import RandomForestClassifier
 
-    from .modelio import load_model
+    from permamap.modelio import load_model
 
     if (demo_dir / "model.skops").is_file():
         model, card = load_model(demo_dir)

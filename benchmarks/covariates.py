@@ -6,7 +6,7 @@ writer as real sources (:func:`permamap.covariates.stack.build_stack`), and repo
 and the peak resident memory of the process (``getrusage`` max RSS, which, unlike ``tracemalloc``,
 counts numpy and GDAL buffers). Pass ``bounds`` for a sub-extent.
 
-Run it with ``python -m permamap.bench_covariates`` (``--bounds W S E N`` for a sub-extent).
+Run it with ``python -m benchmarks.covariates`` (``--bounds W S E N`` for a sub-extent).
 It is CPU-heavy: the full extent takes a long time on a small machine.
 """
 

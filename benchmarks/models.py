@@ -6,7 +6,7 @@ rule with noise), runs :func:`permamap.selection.run_model_stage` with the publi
 (13 candidates with grids, 40 × 5 random and spatial CV) and prints the wall time and the headline
 figures. ``run(quick=True)`` uses the demo profile instead.
 
-Run it with ``python -m permamap.bench_models`` (``--quick`` for the demo profile).
+Run it with ``python -m benchmarks.models`` (``--quick`` for the demo profile).
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def run(quick: bool = False, *, n_jobs: int = -1, seed: int = 0) -> dict[str, An
     dict
         Wall time per step and the chosen model's random- and spatial-CV figures.
     """
-    from .selection import ModelSettings, run_model_stage
+    from permamap.selection import ModelSettings, run_model_stage
 
     table = synthetic_sites(seed=seed)
     features = [c for c in table.columns if c.startswith("f")]
