@@ -16,10 +16,11 @@ from permamap.change import (
     compare_with_reference,
     confusion_area,
     resample_reference,
-    run_change_stage,
 )
 from permamap.errors import DataError, InputFileError
 from permamap.grid import Grid
+
+from .helpers import run_change
 
 
 def test_agreement_stats_known_answer() -> None:
@@ -44,7 +45,10 @@ def test_map_compared_with_itself_gives_kappa_one(small_grid: Grid, map_writer) 
     cls = (prob >= 50).astype(np.uint8)
     cls[:, 0] = prob[:, 0] = 255
     path = map_writer("permafrost_2000.tif", small_grid, cls, prob)
-    res = compare_with_reference(path, path, small_grid, epoch=2000, tile_shape=(3, 4))
+    cmp = compare_with_reference(path, path, small_grid, epoch=2000, tile_shape=(3, 4))
+    res = cmp.stats
+    assert cmp.confusion.columns.tolist() == ["map_class", "reference_class", "area_km2"]
+    assert cmp.confusion.area_km2.sum() == pytest.approx(res["compared_km2"], rel=1e-12)
     assert res["reference_kind"] == "map"
     assert res["kappa"] == pytest.approx(1.0, abs=1e-12)
     assert res["overall_agreement"] == pytest.approx(1.0, abs=1e-12)
@@ -97,7 +101,7 @@ def test_reference_in_polar_stereographic_with_its_own_nodata(
 ) -> None:
     ref = _polar_reference(tmp_path / "obu_like.tif", 65, nodata=-9999.0, fill=-9999.0)
     path = _map_north_of(small_grid, map_writer, 65)
-    res = compare_with_reference(path, ref, small_grid, epoch=2000)
+    res = compare_with_reference(path, ref, small_grid, epoch=2000).stats
     assert res["reference_kind"] == "probability"
     # 1° cells averaged from 10 km pixels: the class boundary at 65 °N is a cell edge.
     assert res["overall_agreement"] > 0.99
@@ -114,14 +118,14 @@ def test_undeclared_nodata_is_a_clear_error_then_handled(
         compare_with_reference(path, ref, small_grid, reference_kind="probability")
     res = compare_with_reference(
         path, ref, small_grid, reference_kind="probability", reference_nodata=255
-    )
+    ).stats
     assert res["kappa"] > 0.98
 
 
 def test_fraction_reference_is_scaled(small_grid: Grid, map_writer, tmp_path: Path) -> None:
     ref = _polar_reference(tmp_path / "frac.tif", 65, nodata=-1.0, fill=-1.0, fraction=True)
     path = _map_north_of(small_grid, map_writer, 65)
-    res = compare_with_reference(path, ref, small_grid)
+    res = compare_with_reference(path, ref, small_grid).stats
     assert res["reference_kind"] == "fraction"
     assert res["kappa"] > 0.98
 
@@ -194,7 +198,7 @@ def test_stage_writes_comparison_tables(small_grid: Grid, map_writer, tmp_path: 
     ref = _polar_reference(tmp_path / "obu_like.tif", 65, nodata=-9999.0, fill=-9999.0)
     path = _map_north_of(small_grid, map_writer, 65)
     out = tmp_path / "change"
-    summary = run_change_stage({2000: path}, small_grid, out, reference=ref)
+    summary = run_change({2000: path}, small_grid, tmp_path, reference=ref)
     assert (out / "reference_on_grid.tif").is_file()
     assert (out / "reference_comparison.csv").is_file()
     assert (out / "reference_confusion_2000.csv").is_file()

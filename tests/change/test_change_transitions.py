@@ -16,12 +16,15 @@ from permamap.change import (
     area_by_epoch,
     area_sums,
     change_classes,
-    run_change_stage,
+    change_stage,
     transition_area,
     transitions,
 )
 from permamap.errors import InputFileError
 from permamap.grid import Grid
+from permamap.layout import RunLayout
+
+from .helpers import run_change
 
 classes = st.sampled_from([0, 1, 255])
 
@@ -122,12 +125,12 @@ def test_change_map_codes_and_tags(small_grid: Grid, map_writer, tmp_path: Path)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
-def test_run_change_stage_writes_the_contract_files(
+def test_change_stage_writes_the_contract_files(
     small_grid: Grid, map_writer, tmp_path: Path
 ) -> None:
     paths = _three_epochs(small_grid, map_writer)
     out = tmp_path / "change"
-    summary = run_change_stage(paths, small_grid, out, tile_shape=(4, 4))
+    summary = run_change(paths, small_grid, tmp_path, tile_shape=(4, 4))
     names = sorted(p.name for p in out.iterdir())
     assert names == [
         "area_by_epoch.csv",
@@ -163,7 +166,7 @@ def test_one_epoch_writes_areas_and_says_no_change(
     small_grid: Grid, map_writer, tmp_path: Path
 ) -> None:
     path = map_writer("permafrost_2000.tif", small_grid, np.ones(small_grid.shape, np.uint8))
-    summary = run_change_stage({2000: path}, small_grid, tmp_path / "change")
+    summary = run_change({2000: path}, small_grid, tmp_path)
     assert summary["transitions"] == []
     assert summary["notes"] == ["only one epoch: no change computed"]
     assert (tmp_path / "change" / "area_by_epoch.csv").is_file()
@@ -172,19 +175,47 @@ def test_one_epoch_writes_areas_and_says_no_change(
 def test_missing_epochs_are_named(small_grid: Grid, map_writer, tmp_path: Path) -> None:
     path = map_writer("permafrost_2000.tif", small_grid, np.ones(small_grid.shape, np.uint8))
     with pytest.raises(InputFileError, match=r"epoch\(s\) \[2005, 2010\].*run the predict stage"):
-        run_change_stage({2000: path}, small_grid, tmp_path / "c", epochs=[2000, 2005, 2010])
+        change_stage({2000: path}, small_grid, RunLayout(tmp_path / "c"), epochs=[2000, 2005, 2010])
     with pytest.raises(InputFileError, match=r"2010: .*permafrost_2010.tif"):
-        run_change_stage(
-            {2000: path, 2010: tmp_path / "permafrost_2010.tif"}, small_grid, tmp_path / "c"
+        change_stage(
+            {2000: path, 2010: tmp_path / "permafrost_2010.tif"},
+            small_grid,
+            RunLayout(tmp_path / "c"),
         )
 
 
-def test_find_maps_sorts_by_epoch_and_names_the_fix(small_grid: Grid, map_writer, tmp_path) -> None:
-    from permamap.change import find_maps
+def test_find_run_maps_sorts_by_epoch_and_names_the_fix(
+    small_grid: Grid, map_writer, tmp_path
+) -> None:
+    from permamap.change import find_run_maps
 
+    (tmp_path / "maps").mkdir()
     for e in (2020, 2000, 2010):
-        map_writer(f"permafrost_{e}.tif", small_grid, np.ones(small_grid.shape, np.uint8))
-    (tmp_path / "permafrost_truth_2000.tif").write_bytes(b"")
-    assert list(find_maps(tmp_path)) == [2000, 2010, 2020]
+        map_writer(f"maps/permafrost_{e}.tif", small_grid, np.ones(small_grid.shape, np.uint8))
+    (tmp_path / "maps" / "permafrost_truth_2000.tif").write_bytes(b"")
+    assert list(find_run_maps(RunLayout(tmp_path))) == [2000, 2010, 2020]
     with pytest.raises(InputFileError, match="run the predict stage"):
-        find_maps(tmp_path / "empty")
+        find_run_maps(RunLayout(tmp_path / "missing"))
+    (tmp_path / "empty" / "maps").mkdir(parents=True)
+    with pytest.raises(InputFileError, match="run the predict stage"):
+        find_run_maps(RunLayout(tmp_path / "empty"))
+
+
+def test_change_stage_streams_rasters_and_returns_tables(
+    small_grid: Grid, map_writer, tmp_path: Path
+) -> None:
+    paths = _three_epochs(small_grid, map_writer)
+    layout = RunLayout(tmp_path)
+    result = change_stage(paths, small_grid, layout, tile_shape=(4, 4))
+    # the stage writes only the rasters; the tables are the caller's to write
+    assert sorted(p.name for p in layout.change_dir.iterdir()) == [
+        "change_2000_2010.tif",
+        "change_2000_2020.tif",
+        "change_2010_2020.tif",
+    ]
+    assert list(result.transitions) == [(2000, 2010), (2010, 2020), (2000, 2020)]
+    assert result.reference_comparison is None and result.reference_confusion == {}
+    pd.testing.assert_frame_equal(result.areas, area_by_epoch(paths, small_grid))
+    assert [(t["table"], t["change_map"]) for t in result.summary["transitions"]] == [
+        (layout.transitions(a, b).name, layout.change_map(a, b).name) for a, b in result.transitions
+    ]

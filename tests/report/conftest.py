@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import rasterio
 
-from permamap.change import run_change_stage
 from permamap.grid import Grid
+from tests.change.helpers import run_change
 
 EPOCHS = (2000, 2010, 2020)
 
@@ -62,7 +62,7 @@ def build_run(run: Path) -> dict:
         e: _write_map(run / "maps" / f"permafrost_{e}.tif", grid, e, 0.8 * i)
         for i, e in enumerate(EPOCHS)
     }
-    change = run_change_stage(maps, grid, run / "change", tile_shape=(16, 32))
+    change = run_change(maps, grid, run, tile_shape=(16, 32))
 
     models = run / "models"
     models.mkdir()

@@ -1,0 +1,365 @@
+"""Permafrost area per epoch in km²: in total, per latitude band, elevation zone and user region.
+
+Every sum uses exact cell areas on the WGS84 ellipsoid (:meth:`permamap.grid.Grid.cell_area_km2`)
+and keeps apart the three "how much permafrost" figures of :data:`AREA_COLUMNS` (see
+:mod:`permamap.change`). :func:`area_sums` is the pure maths on one block; :func:`area_by_epoch`
+reads each map window by window.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import rasterio
+from rasterio.windows import Window
+
+from ..contracts import CLASS_NODATA, DEFAULT_TILE
+from ..errors import ConfigError, DataError, InputFileError
+from ..grid import Grid
+from .maps import (
+    band_by_description,
+    check_on_grid,
+    iter_tiles,
+    map_bands,
+    open_map,
+    read_class,
+    read_prob,
+)
+from .regions import Regions, load_regions, region_masks
+
+__all__ = ["AREA_COLUMNS", "DEFAULT_ELEVATION_EDGES_M", "area_by_epoch", "area_sums"]
+
+logger = logging.getLogger(__name__)
+
+AREA_COLUMNS: tuple[str, ...] = (
+    "cell_km2",
+    "land_km2",
+    "permafrost_region_km2",
+    "permafrost_extent_km2",
+    "probability_weighted_km2",
+)
+"""The area figures summed per zone, in this order (see :func:`area_sums`)."""
+
+DEFAULT_ELEVATION_EDGES_M: tuple[float, ...] = (0.0, 500.0, 1000.0, 1500.0, 2000.0, 3000.0, 4000.0)
+"""Inner edges of the elevation zones, m; zones are open below the first and above the last."""
+
+
+# ================================================================================================
+# Pure maths on arrays
+# ================================================================================================
+def area_sums(
+    cls: np.ndarray,
+    prob: np.ndarray,
+    cell_area_km2: np.ndarray,
+    zone: np.ndarray | None = None,
+    n_zones: int = 1,
+) -> np.ndarray:
+    """Sum the area figures of :data:`AREA_COLUMNS` per zone, in km².
+
+    Parameters
+    ----------
+    cls : ndarray of uint8, shape (rows, cols)
+        Class band: 1 permafrost, 0 not, :data:`~permamap.contracts.CLASS_NODATA` no data.
+    prob : ndarray of uint8, shape (rows, cols)
+        Probability band in percent (0–100), :data:`~permamap.contracts.CLASS_NODATA` no data.
+    cell_area_km2 : ndarray of float, shape (rows, cols)
+        Area of each cell in km².
+    zone : ndarray of int, shape (rows, cols), optional
+        Zone index of each cell in ``[0, n_zones)``; cells with a negative index are left out.
+        All cells are zone 0 when omitted.
+    n_zones : int
+        Number of zones.
+
+    Returns
+    -------
+    ndarray of float, shape (n_zones, 5)
+        Columns ``cell_km2`` (every cell), ``land_km2`` (cells with a class),
+        ``permafrost_region_km2`` (probability ≥ 1 %), ``permafrost_extent_km2`` (class 1) and
+        ``probability_weighted_km2`` (Σ probability/100 × area).
+
+    Examples
+    --------
+    >>> cls = np.array([[1, 0, 255]], dtype=np.uint8)
+    >>> prob = np.array([[80, 30, 255]], dtype=np.uint8)
+    >>> area_sums(cls, prob, np.array([[10.0, 10.0, 10.0]])).round(1).tolist()
+    [[30.0, 20.0, 20.0, 10.0, 11.0]]
+    """
+    cls = np.asarray(cls)
+    prob = np.asarray(prob)
+    area = np.asarray(cell_area_km2, dtype=np.float64)
+    if not (cls.shape == prob.shape == area.shape):
+        raise DataError(
+            f"class {cls.shape}, probability {prob.shape} and cell-area {area.shape} arrays differ "
+            "in shape; pass blocks read with the same window"
+        )
+    if zone is None:
+        zone = np.zeros(cls.shape, dtype=np.int64)
+    zone = np.asarray(zone)
+    keep = zone >= 0
+    z = zone[keep].astype(np.int64, copy=False)
+    a = area[keep]
+    c = cls[keep]
+    p = prob[keep]
+    land = c != CLASS_NODATA
+    prob_ok = p != CLASS_NODATA
+    weights = (
+        a,
+        np.where(land, a, 0.0),
+        np.where(prob_ok & (p > 0), a, 0.0),
+        np.where(c == 1, a, 0.0),
+        np.where(prob_ok, a * (p.astype(np.float64) / 100.0), 0.0),
+    )
+    out = np.empty((n_zones, len(weights)))
+    for j, w in enumerate(weights):
+        out[:, j] = np.bincount(z, weights=w, minlength=n_zones)[:n_zones]
+    return out
+
+
+def _zone_index(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
+    """Index of the zone of each value: 0 below ``edges[0]`` … ``len(edges)`` above the last."""
+    return np.searchsorted(np.asarray(edges, dtype=np.float64), values, side="right")
+
+
+def _zone_labels(edges: Sequence[float], unit: str) -> list[str]:
+    e = [f"{v:g}" for v in edges]
+    labels = [f"< {e[0]} {unit}"]
+    labels += [f"{lo}–{hi} {unit}" for lo, hi in itertools.pairwise(e)]
+    labels.append(f"≥ {e[-1]} {unit}")
+    return labels
+
+
+def _lat_band_edges(south: float, north: float, band_deg: float) -> list[float]:
+    lo = math.floor(south / band_deg) * band_deg
+    hi = math.ceil(north / band_deg) * band_deg
+    n = max(1, round((hi - lo) / band_deg))
+    return [lo + i * band_deg for i in range(n + 1)]
+
+
+def _lat_band_labels(edges: Sequence[float]) -> list[str]:
+    def fmt(v: float) -> str:
+        return f"{abs(v):g}°{'N' if v >= 0 else 'S'}"
+
+    return [f"{fmt(lo)}–{fmt(hi)}" for lo, hi in itertools.pairwise(edges)]
+
+
+def _cell_lat(grid: Grid, window: Window) -> np.ndarray:
+    """Latitude of each cell centre of ``window``, shape (rows, cols)."""
+    rows, cols = int(window.height), int(window.width)
+    if grid.is_geographic:
+        return np.broadcast_to(grid.lat_centers(window)[:, None], (rows, cols))
+    from pyproj import Transformer
+
+    lon, lat = np.meshgrid(grid.lon_centers(window), grid.lat_centers(window))
+    tr = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True)
+    return tr.transform(lon, lat)[1]
+
+
+# ================================================================================================
+# Elevation
+# ================================================================================================
+def _open_elevation(path: Path, grid: Grid) -> tuple[Any, int]:
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(
+            f"elevation raster {path} does not exist; give the covariate stack of the run or "
+            "leave elevation unset to skip elevation zones"
+        )
+    src = rasterio.open(path)
+    check_on_grid(src, grid, path, "elevation raster")
+    band = band_by_description(src, "elevation")
+    if band is None:
+        if src.count == 1:
+            band = 1
+        else:
+            src.close()
+            raise DataError(
+                f"{path} has {src.count} bands {list(src.descriptions)} and none is described "
+                "'elevation'; set that band description or give a single-band elevation raster"
+            )
+    return src, band
+
+
+def _read_elevation(src: Any, band: int, window: Window) -> np.ndarray:
+    arr = src.read(band, window=window, masked=True).astype(np.float64)
+    return np.ma.filled(arr, np.nan)
+
+
+# ================================================================================================
+# Area per epoch
+# ================================================================================================
+def _accumulate_epoch(
+    src: Any,
+    path: Path,
+    grid: Grid,
+    tile_shape: tuple[int, int],
+    lat_edges: Sequence[float],
+    n_lat: int,
+    elev: tuple[Any, int] | None,
+    edges_m: Sequence[float],
+    n_elev: int,
+    reg: Regions | None,
+    progress: bool,
+    desc: str,
+) -> tuple[dict[str, dict[str, np.ndarray]], list[str]]:
+    """One windowed pass over a map: area sums per domain and stratum."""
+    bands = map_bands(src, path)
+    domains = ["all"] + (["aoa"] if bands.aoa is not None else [])
+    ncol = len(AREA_COLUMNS)
+    acc = {
+        d: {
+            "total": np.zeros((1, ncol)),
+            "latitude_band": np.zeros((n_lat, ncol)),
+            "elevation_zone": np.zeros((n_elev, ncol)),
+            "region": np.zeros((len(reg.names) if reg else 0, ncol)),
+        }
+        for d in domains
+    }
+    for window in iter_tiles(grid, tile_shape, progress, desc):
+        cls = read_class(src, bands.cls, window, path)
+        prob = read_prob(src, bands.prob, cls, window, path)
+        area = grid.cell_area_km2(window)
+        lat_idx = np.clip(
+            np.searchsorted(np.asarray(lat_edges), _cell_lat(grid, window), side="right") - 1,
+            0,
+            n_lat - 1,
+        )
+        elev_idx = None
+        if elev is not None:
+            values = _read_elevation(elev[0], elev[1], window)
+            # the last zone is "no data", so elevation zones add up to the total
+            elev_idx = np.where(np.isnan(values), n_elev - 1, _zone_index(values, edges_m))
+        masks = list(region_masks(reg, grid, window)) if reg is not None else []
+        inside = src.read(bands.aoa, window=window) == 1 if bands.aoa is not None else None
+        for d in domains:
+            a = area if inside is None or d == "all" else np.where(inside, area, 0.0)
+            acc[d]["total"] += area_sums(cls, prob, a)
+            acc[d]["latitude_band"] += area_sums(cls, prob, a, lat_idx, n_lat)
+            if elev_idx is not None:
+                acc[d]["elevation_zone"] += area_sums(cls, prob, a, elev_idx, n_elev)
+            for i, mask in masks:
+                acc[d]["region"][i] += area_sums(cls, prob, a, mask.astype(np.int64) - 1)[0]
+    return acc, domains
+
+
+def area_by_epoch(
+    map_paths: Mapping[int, Path],
+    grid: Grid,
+    *,
+    elevation: Path | None = None,
+    regions: Path | None = None,
+    region_name_column: str | None = None,
+    lat_band_deg: float = 10.0,
+    elevation_edges_m: Sequence[float] = DEFAULT_ELEVATION_EDGES_M,
+    tile_shape: tuple[int, int] = DEFAULT_TILE,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Permafrost area per epoch in km², in total and per latitude band, elevation zone and region.
+
+    Each map is read window by window; the sums use exact WGS84 cell areas.
+
+    Parameters
+    ----------
+    map_paths : mapping of int to Path
+        Epoch → ``permafrost_<year>.tif`` (docs/contracts.md "Maps").
+    grid : Grid
+        The grid the maps are on; a map on another grid raises :class:`GridMismatchError`.
+    elevation : Path, optional
+        A raster on the grid with a band described ``elevation`` (m), e.g. the covariate stack.
+        Cells without elevation form the zone ``"no data"``, so zones add up to the total.
+    regions : Path, optional
+        Polygons (GeoPackage, GeoJSON, any OGR format) with a CRS; a cell belongs to a region when
+        its centre is inside. Regions may overlap.
+    region_name_column : str, optional
+        Attribute that names the regions; default ``name``, else the first text column.
+    lat_band_deg : float
+        Width of the latitude bands in degrees (cell centre decides the band).
+    elevation_edges_m : sequence of float
+        Inner edges of the elevation zones, m.
+    tile_shape : (int, int)
+        Rows and columns read at once; sets peak memory.
+    progress : bool, default=False
+        Show a progress bar over the tiles of each map.
+
+    Returns
+    -------
+    DataFrame
+        One row per epoch × ``domain`` (``all``, and ``aoa`` = inside the area of applicability
+        when the map has an ``aoa`` band) × ``stratum`` (``total``, ``latitude_band``,
+        ``elevation_zone``, ``region``) × ``zone``, with the :data:`AREA_COLUMNS` in km².
+    """
+    if not map_paths:
+        raise ConfigError("no maps given; pass {epoch: path} for at least one epoch")
+    if not (lat_band_deg > 0):
+        raise ConfigError(f"lat_band_deg {lat_band_deg!r} must be positive; use e.g. 10")
+    edges_m = [float(v) for v in elevation_edges_m]
+    if not edges_m or any(b <= a for a, b in itertools.pairwise(edges_m)):
+        raise ConfigError(
+            f"elevation_edges_m {list(elevation_edges_m)} must be increasing; e.g. (0, 500, 1000)"
+        )
+
+    if grid.is_geographic:
+        lat_south, lat_north = grid.south, grid.north
+    else:
+        from pyproj import Transformer
+
+        tr = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True)
+        lat_south, lat_north = tr.transform_bounds(*grid.bounds, densify_pts=51)[1::2]
+    lat_edges = _lat_band_edges(lat_south, lat_north, lat_band_deg)
+    lat_labels = _lat_band_labels(lat_edges)
+    elev_labels = [*_zone_labels(edges_m, "m"), "no data"]
+    reg = load_regions(Path(regions), grid, region_name_column) if regions is not None else None
+
+    rows: list[dict[str, Any]] = []
+    with ExitStack() as stack:
+        elev_src = None
+        if elevation is not None:
+            elev_src, elev_band = _open_elevation(Path(elevation), grid)
+            stack.enter_context(elev_src)
+        for epoch, path in sorted(map_paths.items()):
+            with open_map(Path(path), grid, epoch) as src:
+                acc, domains = _accumulate_epoch(
+                    src,
+                    Path(path),
+                    grid,
+                    tile_shape,
+                    lat_edges,
+                    len(lat_labels),
+                    (elev_src, elev_band) if elev_src is not None else None,
+                    edges_m,
+                    len(elev_labels),
+                    reg,
+                    progress,
+                    f"area {epoch}",
+                )
+            for d in domains:
+                strata: list[tuple[str, list[str]]] = [
+                    ("total", ["all"]),
+                    ("latitude_band", lat_labels),
+                ]
+                if elev_src is not None:
+                    strata.append(("elevation_zone", elev_labels))
+                if reg is not None:
+                    strata.append(("region", reg.names))
+                for stratum, labels in strata:
+                    for label, sums in zip(labels, acc[d][stratum], strict=True):
+                        rows.append(
+                            {"epoch": int(epoch), "domain": d, "stratum": stratum, "zone": label}
+                            | dict(zip(AREA_COLUMNS, (float(v) for v in sums), strict=True))
+                        )
+            logger.info(
+                "epoch %s: permafrost extent %.0f km², probability-weighted %.0f km², "
+                "land %.0f km²",
+                epoch,
+                acc["all"]["total"][0, 3],
+                acc["all"]["total"][0, 4],
+                acc["all"]["total"][0, 1],
+            )
+    return pd.DataFrame(rows, columns=["epoch", "domain", "stratum", "zone", *AREA_COLUMNS])

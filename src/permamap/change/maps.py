@@ -1,0 +1,162 @@
+"""Opening and reading the maps the change stage works on (docs/contracts.md "Maps").
+
+A map is checked before it is read: it exists, lies on the run's grid and stores classes as
+uint8. Every block is checked as it is read: classes are 0, 1 or :data:`CLASS_NODATA`,
+probabilities percent 0–100 or :data:`CLASS_NODATA`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+from tqdm.auto import tqdm
+
+from ..contracts import CLASS_NODATA
+from ..errors import DataError, GridMismatchError, InputFileError
+from ..grid import Grid
+from ..layout import RunLayout
+
+__all__ = ["find_run_maps"]
+
+CLASS_NAMES = ("non-permafrost", "permafrost", "nodata")
+"""Class name by index as the tables spell it: 0 not, 1 permafrost, 2 no data."""
+
+
+def find_run_maps(layout: RunLayout) -> dict[int, Path]:
+    """Epoch → path of the ``permafrost_<year>.tif`` maps of a run, sorted by epoch.
+
+    :meth:`RunLayout.find_maps` with the errors a change stage needs: a missing or empty maps
+    folder names the fix.
+
+    Raises
+    ------
+    InputFileError
+        If the folder does not exist or holds no map.
+    """
+    maps_dir = layout.maps_dir
+    if not maps_dir.is_dir():
+        raise InputFileError(
+            f"map folder {maps_dir} does not exist; run the predict stage first or give the "
+            "folder that holds permafrost_<year>.tif"
+        )
+    found = layout.find_maps()
+    if not found:
+        raise InputFileError(f"no permafrost_<year>.tif in {maps_dir}; run the predict stage first")
+    return found
+
+
+def band_by_description(src: Any, name: str) -> int | None:
+    """1-based index of the first band described ``name`` (case-insensitive), or None."""
+    for i, desc in enumerate(src.descriptions, start=1):
+        if desc is not None and desc.strip().lower() == name:
+            return i
+    return None
+
+
+@dataclass(frozen=True)
+class MapBands:
+    """Band indexes of an opened permamap map."""
+
+    cls: int
+    prob: int | None
+    aoa: int | None
+
+
+def check_on_grid(src: Any, grid: Grid, path: Path, what: str) -> None:
+    """Raise :class:`GridMismatchError` unless the open raster ``src`` lies on ``grid``."""
+    if not grid.matches(src.crs, src.transform, (src.height, src.width)):
+        raise GridMismatchError(
+            f"{what} {path} is not on the run's grid: it has CRS {src.crs}, shape "
+            f"{(src.height, src.width)}, origin ({src.transform.c:g}, {src.transform.f:g}) and "
+            f"pixel {src.transform.a:g}, but the grid has CRS {grid.crs}, shape {grid.shape}, "
+            f"origin ({grid.west:g}, {grid.north:g}) and pixel {grid.res:g}; "
+            "rebuild it on the same Grid (or pass the Grid the maps were made on)"
+        )
+
+
+def map_bands(src: Any, path: Path) -> MapBands:
+    """Find the class, probability and aoa bands of an open map (by description, else order)."""
+    cls = band_by_description(src, "class") or 1
+    prob = band_by_description(src, "probability")
+    if prob is None and src.count >= 2 and band_by_description(src, "class") is None:
+        prob = 2  # contract order when descriptions are missing
+    aoa = band_by_description(src, "aoa")
+    if src.dtypes[cls - 1] != "uint8":
+        raise DataError(
+            f"band {cls} (class) of {path} is {src.dtypes[cls - 1]}, but maps store classes as "
+            "uint8 (1 permafrost, 0 not, 255 no data); write it with the predict stage"
+        )
+    return MapBands(cls=cls, prob=prob, aoa=aoa)
+
+
+def open_map(path: Path, grid: Grid, epoch: int | str) -> Any:
+    """Open the map of ``epoch`` for reading, after checking it exists and lies on ``grid``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(
+            f"map for epoch {epoch} not found at {path}; run the predict stage for that epoch "
+            "or drop it from the epochs"
+        )
+    try:
+        src = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputFileError(
+            f"map {path} cannot be read ({exc}); re-run the predict stage"
+        ) from exc
+    check_on_grid(src, grid, path, f"map for epoch {epoch}")
+    return src
+
+
+def read_class(src: Any, band: int, window: Window, path: Path) -> np.ndarray:
+    """Read a class block; raise :class:`DataError` on a value other than 0, 1 or no data."""
+    arr = src.read(band, window=window)
+    bad = (arr != 0) & (arr != 1) & (arr != CLASS_NODATA)
+    if bad.any():
+        raise DataError(
+            f"class band of {path} holds value {int(arr[bad][0])} in window {wstr(window)}; "
+            "classes must be 0 (not permafrost), 1 (permafrost) or 255 (no data)"
+        )
+    return arr
+
+
+def read_prob(
+    src: Any, band: int | None, cls: np.ndarray, window: Window, path: Path
+) -> np.ndarray:
+    """Read a probability block (percent); without a probability band, 0 % or 100 % by class."""
+    if band is None:
+        # No probability band: the class is the best estimate (0 % or 100 %).
+        return np.where(cls == CLASS_NODATA, CLASS_NODATA, cls * 100).astype(np.uint8)
+    arr = src.read(band, window=window)
+    bad = (arr > 100) & (arr != CLASS_NODATA)
+    if bad.any():
+        raise DataError(
+            f"probability band of {path} holds value {int(arr[bad][0])} in window "
+            f"{wstr(window)}; probabilities are percent 0–100 with 255 as no data"
+        )
+    return arr
+
+
+def wstr(w: Window) -> str:
+    """A window as people read it in an error message."""
+    return f"(row {int(w.row_off)}, col {int(w.col_off)}, {int(w.height)} × {int(w.width)})"
+
+
+def iter_tiles(
+    grid: Grid, tile_shape: tuple[int, int], progress: bool, desc: str
+) -> Iterator[Window]:
+    """The windows of ``grid``, with a tqdm bar (``progress=True``) that goes away when done."""
+    windows = list(grid.tiles(tile_shape))
+    yield from tqdm(windows, desc=desc, unit="tile", disable=not progress, leave=False)
+
+
+def version() -> str:
+    """permamap's version, for the tags of the rasters the stage writes."""
+    from .. import __version__
+
+    return __version__

@@ -1,0 +1,296 @@
+"""The change stage: area per epoch, change between epochs and the reference comparison.
+
+:func:`change_stage` returns its tables in a :class:`ChangeResult` and leaves writing them to the
+pipeline (:func:`permamap.pipeline.write_change_outputs`); only the rasters, too big for memory
+on a continental grid, are streamed into the paths the :class:`~permamap.layout.RunLayout` names.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ..contracts import CHANGE_CODES, DEFAULT_TILE
+from ..errors import ConfigError, InputFileError
+from ..grid import Grid
+from ..layout import RunLayout
+from .areas import AREA_COLUMNS, DEFAULT_ELEVATION_EDGES_M, area_by_epoch
+from .reference import compare_with_reference, resample_reference
+from .transitions import epoch_pairs, transitions
+
+__all__ = ["ChangeResult", "change_stage"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class ChangeResult:
+    """What the change stage computed; the pipeline writes the tables where the layout says.
+
+    Attributes
+    ----------
+    areas : DataFrame
+        Area per epoch, domain, stratum and zone (:func:`area_by_epoch`);
+        ``layout.area_by_epoch``.
+    transitions : dict of (int, int) to DataFrame
+        Transition table per pair of epochs (:func:`transitions`), consecutive pairs then
+        first → last; ``layout.transitions(a, b)``.
+    reference_comparison : DataFrame or None
+        One row per compared epoch (the ``stats`` of :func:`compare_with_reference` without the
+        confusion); ``layout.reference_comparison``. None without a reference.
+    reference_confusion : dict of int to DataFrame
+        Confusion table in km² per compared epoch; ``layout.reference_confusion(epoch)``.
+    summary : dict
+        JSON-able figures for ``summary.json``: ``epochs``, ``area_km2``, ``area_detail_km2``,
+        ``transitions``, ``reference``, ``files`` and ``notes`` (see :func:`change_stage`).
+    """
+
+    areas: pd.DataFrame
+    transitions: dict[tuple[int, int], pd.DataFrame]
+    reference_comparison: pd.DataFrame | None
+    reference_confusion: dict[int, pd.DataFrame]
+    summary: dict[str, Any]
+
+
+def _check_inputs(
+    paths: dict[int, Path],
+    epochs: Sequence[int] | None,
+    reference: Path | None,
+    reference_epochs: Sequence[int] | None,
+) -> list[int]:
+    """Validate the cheap things before any tile is read; return the epochs to compare."""
+    if epochs is not None:
+        missing = sorted(set(int(e) for e in epochs) - set(paths))
+        if missing:
+            raise InputFileError(
+                f"no map for epoch(s) {missing} (maps given for {sorted(paths)}); run the predict "
+                "stage for them or remove them from the run's epochs"
+            )
+    if not paths:
+        raise ConfigError("no maps given; pass {epoch: path} for at least one epoch")
+    absent = {e: p for e, p in paths.items() if not p.is_file()}
+    if absent:
+        raise InputFileError(
+            "map file(s) missing: "
+            + ", ".join(f"{e}: {p}" for e, p in sorted(absent.items()))
+            + "; run the predict stage for those epochs or drop them from the epochs"
+        )
+    if reference is None:
+        return []
+    ref_epochs = sorted(paths) if reference_epochs is None else sorted(reference_epochs)
+    unknown = [e for e in ref_epochs if e not in paths]
+    if unknown:
+        raise ConfigError(
+            f"reference_epochs {unknown} have no map (maps: {sorted(paths)}); pick among them"
+        )
+    return ref_epochs
+
+
+def _area_summary(
+    areas: pd.DataFrame,
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, dict[str, float]]]]:
+    """Per epoch: the three headline areas (domain ``all``) and every total per domain."""
+    totals = areas[areas["stratum"] == "total"]
+    area_km2: dict[str, dict[str, float]] = {}
+    detail: dict[str, dict[str, dict[str, float]]] = {}
+    for row in totals.itertuples(index=False):
+        sums = {c: float(getattr(row, c)) for c in AREA_COLUMNS}
+        detail.setdefault(str(row.epoch), {})[row.domain] = sums
+        if row.domain == "all":
+            area_km2[str(row.epoch)] = {
+                "permafrost_extent_km2": sums["permafrost_extent_km2"],
+                "probability_weighted_km2": sums["probability_weighted_km2"],
+                "land_km2": sums["land_km2"],
+            }
+    return area_km2, detail
+
+
+def _pair_summary(table: pd.DataFrame, a: int, b: int, layout: RunLayout) -> dict[str, Any]:
+    """Stable, degraded, aggregated and net change in km² of one transition table."""
+    by_change = table.groupby("change")["area_km2"].sum()
+    degraded = float(by_change.get(CHANGE_CODES[2], 0.0))
+    aggregated = float(by_change.get(CHANGE_CODES[3], 0.0))
+    return {
+        "from_epoch": a,
+        "to_epoch": b,
+        "stable_permafrost_km2": float(by_change.get(CHANGE_CODES[1], 0.0)),
+        "degraded_km2": degraded,
+        "aggregated_km2": aggregated,
+        "stable_non_permafrost_km2": float(by_change.get(CHANGE_CODES[0], 0.0)),
+        "no_data_in_either_km2": float(by_change.get("no data", 0.0)),
+        "net_change_km2": aggregated - degraded,
+        "table": layout.transitions(a, b).name,
+        "change_map": layout.change_map(a, b).name,
+    }
+
+
+def change_stage(
+    maps: Mapping[int, Path],
+    grid: Grid,
+    layout: RunLayout,
+    *,
+    elevation: Path | None = None,
+    regions: Path | None = None,
+    reference: Path | None = None,
+    epochs: Sequence[int] | None = None,
+    reference_kind: str = "auto",
+    reference_nodata: float | None = None,
+    reference_epochs: Sequence[int] | None = None,
+    region_name_column: str | None = None,
+    lat_band_deg: float = 10.0,
+    elevation_edges_m: Sequence[float] = DEFAULT_ELEVATION_EDGES_M,
+    tile_shape: tuple[int, int] = DEFAULT_TILE,
+    progress: bool = False,
+) -> ChangeResult:
+    """Area per epoch, change between epochs and the reference comparison.
+
+    Computes the area table; for each consecutive pair of epochs and for first → last, the
+    transition table and the change map (streamed to ``layout.change_map(a, b)``); with a
+    reference, the reference on the grid (streamed to ``layout.reference_on_grid``) and its
+    comparison with each epoch (or ``reference_epochs``). The tables come back in the
+    :class:`ChangeResult`; the caller writes them.
+
+    Parameters
+    ----------
+    maps : mapping of int to Path
+        Epoch → map. With one epoch there is no change to compute: areas are computed and the
+        result says so.
+    grid : Grid
+        The grid of the maps.
+    layout : RunLayout
+        The run folder; names the rasters written here and the files named in the summary.
+    elevation, regions, region_name_column, lat_band_deg, elevation_edges_m
+        See :func:`~permamap.change.area_by_epoch`.
+    reference : Path, optional
+        A reference map to compare each epoch (or ``reference_epochs``) with.
+    epochs : sequence of int, optional
+        The epochs the run expects; a missing map raises :class:`InputFileError` naming them.
+    reference_kind, reference_nodata
+        See :func:`~permamap.change.resample_reference`.
+    reference_epochs : sequence of int, optional
+        Epochs to compare with the reference; all by default.
+    tile_shape : (int, int)
+        Rows and columns read at once.
+    progress : bool, default=False
+        Show progress bars over the steps and the tiles of each step.
+
+    Returns
+    -------
+    ChangeResult
+        The tables and ``summary``, the JSON-able dict for ``summary.json``: ``epochs``,
+        ``area_km2`` (per epoch the three keys of the summary contract), ``area_detail_km2``
+        (all totals, also inside the area of applicability), ``transitions`` (per pair: stable,
+        degraded, aggregated and net change in km², and the files), ``reference`` (or ``None``),
+        ``files`` and ``notes``.
+    """
+    paths = {int(k): Path(v) for k, v in maps.items()}
+    ref_epochs = _check_inputs(paths, epochs, reference, reference_epochs)
+    pairs = epoch_pairs(list(paths))
+    n_steps = 1 + len(pairs) + (reference is not None)
+    bar = tqdm(total=n_steps, desc="change", unit="step", disable=not progress)
+
+    started = False
+
+    def say(msg: str) -> None:
+        nonlocal started
+        if started:  # the previous step is done
+            bar.update()
+        started = True
+        bar.set_description(msg)
+        logger.info("%s", msg)
+
+    with bar:
+        say("area per epoch")
+        areas = area_by_epoch(
+            paths,
+            grid,
+            elevation=elevation,
+            regions=regions,
+            region_name_column=region_name_column,
+            lat_band_deg=lat_band_deg,
+            elevation_edges_m=elevation_edges_m,
+            tile_shape=tile_shape,
+            progress=progress,
+        )
+        area_km2, detail = _area_summary(areas)
+
+        tables: dict[tuple[int, int], pd.DataFrame] = {}
+        if not pairs:
+            logger.warning("only one epoch (%s): no change between epochs to compute", list(paths))
+        for a, b in pairs:
+            say(f"change {a} → {b}")
+            tables[(a, b)] = transitions(
+                paths[a],
+                paths[b],
+                grid,
+                epochs=(a, b),
+                change_map=layout.change_map(a, b),
+                tile_shape=tile_shape,
+                progress=progress,
+            )
+
+        comparison: pd.DataFrame | None = None
+        confusion: dict[int, pd.DataFrame] = {}
+        ref_summary: dict[str, Any] | None = None
+        if reference is not None:
+            say("comparison with the reference map")
+            on_grid = layout.reference_on_grid
+            on_grid.unlink(missing_ok=True)  # a new run may bring a new reference
+            _, kind = resample_reference(
+                Path(reference),
+                grid,
+                on_grid,
+                kind=reference_kind,
+                nodata=reference_nodata,
+                tile_shape=tile_shape,
+                progress=progress,
+            )
+            results = []
+            for e in ref_epochs:
+                res = compare_with_reference(
+                    paths[e],
+                    Path(reference),
+                    grid,
+                    epoch=e,
+                    resampled_path=on_grid,
+                    tile_shape=tile_shape,
+                    progress=progress,
+                )
+                results.append({**res.stats, "reference_kind": kind})
+                confusion[e] = res.confusion
+            comparison = pd.DataFrame(
+                [{k: v for k, v in r.items() if k != "confusion_km2"} for r in results]
+            )
+            ref_summary = {
+                "reference": Path(reference).name,
+                "reference_kind": kind,
+                "by_epoch": {
+                    str(r["epoch"]): {k: v for k, v in r.items() if k not in ("epoch",)}
+                    for r in results
+                },
+                "table": layout.reference_comparison.name,
+                "resampled": on_grid.name,
+            }
+        bar.update()
+    summary = {
+        "epochs": sorted(paths),
+        "area_km2": area_km2,
+        "area_detail_km2": detail,
+        "transitions": [_pair_summary(t, a, b, layout) for (a, b), t in tables.items()],
+        "reference": ref_summary,
+        "files": {"area_by_epoch": layout.area_by_epoch.name},
+        "notes": (["only one epoch: no change computed"] if not pairs else []),
+    }
+    return ChangeResult(
+        areas=areas,
+        transitions=tables,
+        reference_comparison=comparison,
+        reference_confusion=confusion,
+        summary=summary,
+    )
