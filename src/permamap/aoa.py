@@ -21,8 +21,9 @@ doi:10.1111/2041-210X.13650
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -81,6 +82,19 @@ class AOAReference:
         DI of each training point to the nearest point in another fold.
     threshold : float
         Upper whisker of ``train_di``; cells with ``DI <= threshold`` are inside the AOA.
+    folds : numpy.ndarray, (n_train,), or None
+        The CV fold of each training point that ``train_di`` was computed with (None: no folds).
+        Kept so that the reference records how it was fitted; prediction does not use it.
+
+    Examples
+    --------
+    :meth:`to_dict` and :meth:`from_dict` round-trip exactly (the model artefact stores the
+    reference this way, as plain arrays and floats):
+
+    >>> ref = fit_aoa(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), folds=[0, 1, 0, 1])
+    >>> again = AOAReference.from_dict(ref.to_dict())
+    >>> bool((again.train == ref.train).all()), again.threshold == ref.threshold
+    (True, True)
     """
 
     center: np.ndarray
@@ -90,11 +104,62 @@ class AOAReference:
     mean_distance: float
     train_di: np.ndarray
     threshold: float
+    folds: np.ndarray | None = None
     _kdtree: cKDTree = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Built once; tiles (and dask workers, after unpickling) reuse it.
         object.__setattr__(self, "_kdtree", cKDTree(self.train))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The reference as NumPy arrays and Python floats (``folds`` may be None)."""
+        return {
+            "center": np.asarray(self.center, dtype=np.float64),
+            "scale": np.asarray(self.scale, dtype=np.float64),
+            "weights": np.asarray(self.weights, dtype=np.float64),
+            "train": np.asarray(self.train, dtype=np.float64),
+            "mean_distance": float(self.mean_distance),
+            "train_di": np.asarray(self.train_di, dtype=np.float64),
+            "threshold": float(self.threshold),
+            "folds": None if self.folds is None else np.asarray(self.folds),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AOAReference:
+        """Rebuild a reference written by :meth:`to_dict`, checking keys and shapes."""
+        keys = ("center", "scale", "weights", "train", "mean_distance", "train_di", "threshold")
+        missing = [k for k in keys if k not in d]
+        unknown = sorted(set(d) - {*keys, "folds"})
+        if missing or unknown:
+            raise DataError(
+                f"AOA reference has missing keys {missing} and unknown keys {unknown}; it needs "
+                f"{list(keys)} (+ optional 'folds'), as AOAReference.to_dict writes; refit the AOA"
+            )
+        train = np.asarray(d["train"], dtype=np.float64)
+        vectors = {k: np.asarray(d[k], dtype=np.float64) for k in ("center", "scale", "weights")}
+        train_di = np.asarray(d["train_di"], dtype=np.float64)
+        folds = None if d.get("folds") is None else np.asarray(d["folds"])
+        n_features = train.shape[1] if train.ndim == 2 else -1
+        if (
+            n_features < 1
+            or any(v.shape != (n_features,) for v in vectors.values())
+            or train_di.shape != (len(train),)
+            or (folds is not None and folds.shape != (len(train),))
+        ):
+            shapes = {"train": train.shape, **{k: v.shape for k, v in vectors.items()}}
+            shapes["train_di"] = train_di.shape
+            raise DataError(
+                f"AOA reference arrays do not fit together (shapes {shapes}); they must describe "
+                "n_train points × n_features; refit the AOA"
+            )
+        return cls(
+            **vectors,
+            train=train,
+            mean_distance=float(d["mean_distance"]),
+            train_di=train_di,
+            threshold=float(d["threshold"]),
+            folds=folds,
+        )
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
@@ -217,4 +282,5 @@ def fit_aoa(
         mean_distance=mean_distance,
         train_di=train_di,
         threshold=boxplot_upper_whisker(train_di),
+        folds=None if fold is None else fold.copy(),
     )

@@ -1,10 +1,15 @@
 """The model artefact: save and load with skops plus a JSON model card, and a feature guard.
 
-The fitted estimator is stored with :mod:`skops.io`, which rebuilds objects from a declarative
-description instead of running pickle byte-code, and :func:`load_model` accepts only
-scikit-learn, NumPy and SciPy types (plus the optional LightGBM / XGBoost models). The model card
-(``model_card.json``) records the features in order, the parameters, the training-data hash, the
-cross-validation results, the package versions and the seed (docs/contracts.md, "Models").
+The artefact is two files (named by :class:`~permamap.layout.RunLayout`): ``model.skops`` and
+``model_card.json``. The skops file holds a plain dict: the fitted estimator under ``"estimator"``
+and the area-of-applicability reference under ``"aoa"`` (:meth:`AOAReference.to_dict`: NumPy
+arrays and floats, or None). :mod:`skops.io` rebuilds objects from a declarative description
+instead of running pickle byte-code, and :func:`load_artefact` accepts only scikit-learn, NumPy
+and SciPy types (plus the optional LightGBM / XGBoost models), so the AOA reference loads as
+safely as the estimator. A skops file holding a bare estimator (written before the AOA moved into
+the artefact) still loads, with no AOA reference. The model card records the features in order,
+the parameters, the training-data hash, the cross-validation results, the package versions and the
+seed (docs/contracts.md, "Models").
 
 :class:`FeatureGuard` wraps the estimator so that prediction checks its input against the card:
 a table must hold every feature (any column order; extra columns are ignored), an array must have
@@ -15,10 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,24 +32,23 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .aoa import AOAReference
 from .errors import DataError, InputFileError
+from .fileio import write_files_together
+from .layout import RunLayout
 
 __all__ = [
-    "CARD_NAME",
-    "MODEL_NAME",
     "FeatureGuard",
-    "atomic_write_bytes",
-    "atomic_write_text",
+    "ModelArtefact",
+    "jsonable",
+    "load_artefact",
     "load_model",
     "package_versions",
     "save_model",
     "training_hash",
 ]
 
-MODEL_NAME = "model.skops"
-CARD_NAME = "model_card.json"
-
-# Type prefixes load_model trusts inside a skops file; anything else is refused.
+# Type prefixes load_artefact trusts inside a skops file; anything else is refused.
 _TRUSTED_PREFIXES = (
     "sklearn.",
     "numpy.",
@@ -55,26 +58,6 @@ _TRUSTED_PREFIXES = (
     "builtins.",
     "collections.",
 )
-
-
-# --------------------------------------------------------------------------- atomic writes
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Text version of :func:`atomic_write_bytes` (UTF-8)."""
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 # --------------------------------------------------------------------------- provenance
@@ -227,11 +210,18 @@ class FeatureGuard(ClassifierMixin, BaseEstimator):
 
 
 # --------------------------------------------------------------------------- save / load
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
+    """``obj`` with NumPy scalars and arrays as Python values, tuples as lists, NaN/inf as None.
+
+    Anything else that JSON cannot hold becomes its ``repr``.
+
+    >>> jsonable({"a": np.float64(1.5), "b": (np.int64(2), float("nan"))})
+    {'a': 1.5, 'b': [2, None]}
+    """
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.integer):
         return int(obj)
     if isinstance(obj, np.floating):
@@ -240,21 +230,69 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, float):
         return obj if np.isfinite(obj) else None
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
     if obj is None or isinstance(obj, str | int | bool):
         return obj
     return repr(obj)
 
 
-def save_model(estimator: Any, card: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    """Write ``model.skops`` and ``model_card.json`` into ``out_dir``, each atomically.
+@dataclass(frozen=True, eq=False)
+class ModelArtefact:
+    """A loaded (or freshly trained) model artefact.
 
-    A :class:`FeatureGuard` is unwrapped first: the artefact holds only scikit-learn types, so
-    :func:`load_model` can trust it without running code; the guard is rebuilt from the card.
+    Attributes
+    ----------
+    model : FeatureGuard
+        The fitted estimator, checking features against the card at predict time.
+    card : dict
+        The model card.
+    aoa : AOAReference or None
+        The area-of-applicability reference fitted with the model (None for artefacts saved
+        without one).
+    """
+
+    model: FeatureGuard
+    card: dict[str, Any]
+    aoa: AOAReference | None = None
+
+
+def _card_beside(model_path: Path) -> Path:
+    """The model card's path beside ``model_path`` (its file name as the run layout names it)."""
+    return model_path.with_name(RunLayout(model_path.parent).model_card.name)
+
+
+def save_model(
+    estimator: Any,
+    card: dict[str, Any],
+    model_path: Path,
+    card_path: Path | None = None,
+    *,
+    aoa: AOAReference | None = None,
+) -> None:
+    """Write the model artefact: ``model_path`` (skops) and ``card_path`` (JSON), together.
+
+    Parameters
+    ----------
+    estimator : FeatureGuard or classifier
+        A :class:`FeatureGuard` is unwrapped first: the artefact holds only scikit-learn types, so
+        :func:`load_artefact` can trust it without running code; the guard is rebuilt from the
+        card.
+    card : dict
+        The model card; its ``features`` must match the estimator's width.
+    model_path : Path
+        The skops file, e.g. :attr:`RunLayout.model <permamap.layout.RunLayout.model>`.
+    card_path : Path, optional
+        The card, e.g. :attr:`RunLayout.model_card <permamap.layout.RunLayout.model_card>`;
+        defaults to the card file name of the run layout beside ``model_path``.
+    aoa : AOAReference, optional
+        The area-of-applicability reference, stored inside the skops file (as arrays and floats).
+
+    Both files are written atomically and renamed into place only when both succeeded.
     """
     import skops.io as sio
 
-    out_dir = Path(out_dir)
+    model_path = Path(model_path)
+    card_path = _card_beside(model_path) if card_path is None else Path(card_path)
     inner = estimator.estimator_ if isinstance(estimator, FeatureGuard) else estimator
     n_in = getattr(inner, "n_features_in_", None)
     if n_in is not None and len(card.get("features", [])) != n_in:
@@ -262,38 +300,24 @@ def save_model(estimator: Any, card: dict[str, Any], out_dir: Path) -> tuple[Pat
             f"the model card lists {len(card.get('features', []))} features but the model was "
             f"fitted on {n_in}; build the card from the same feature list"
         )
-    model_path, card_path = out_dir / MODEL_NAME, out_dir / CARD_NAME
-    atomic_write_bytes(model_path, sio.dumps(inner))
-    atomic_write_text(card_path, json.dumps(_jsonable(card), indent=2, allow_nan=False) + "\n")
-    return model_path, card_path
+    if aoa is not None and len(aoa.center) != len(card.get("features", [])):
+        raise DataError(
+            f"the AOA reference was fitted on {len(aoa.center)} features but the model card lists "
+            f"{len(card.get('features', []))}; fit the AOA on the model's features"
+        )
+    payload = sio.dumps({"estimator": inner, "aoa": None if aoa is None else aoa.to_dict()})
+    text = json.dumps(jsonable(card), indent=2, allow_nan=False) + "\n"
+
+    def writer(data: bytes) -> Callable[[Path], None]:
+        def write(tmp: Path) -> None:
+            tmp.write_bytes(data)
+
+        return write
+
+    write_files_together({model_path: writer(payload), card_path: writer(text.encode("utf-8"))})
 
 
-def load_model(path: str | Path) -> tuple[FeatureGuard, dict[str, Any]]:
-    """Load a saved model and its card; only trusted scikit-learn/NumPy types are accepted.
-
-    Parameters
-    ----------
-    path : str or Path
-        ``model.skops`` or the folder holding it; ``model_card.json`` must sit beside it.
-
-    Returns
-    -------
-    model : FeatureGuard
-        The fitted estimator wrapped so that ``predict_proba`` checks features against the card.
-    card : dict
-        The model card.
-    """
-    import skops.io as sio
-
-    path = Path(path)
-    model_path = path / MODEL_NAME if path.is_dir() else path
-    card_path = model_path.with_name(CARD_NAME)
-    for p in (model_path, card_path):
-        if not p.is_file():
-            raise InputFileError(
-                f"{p} does not exist; a model artefact is {MODEL_NAME} plus {CARD_NAME} in one "
-                "folder, as written by run_model_stage / save_model"
-            )
+def _read_card(card_path: Path) -> dict[str, Any]:
     try:
         card = json.loads(card_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -305,6 +329,39 @@ def load_model(path: str | Path) -> tuple[FeatureGuard, dict[str, Any]]:
             f"{card_path} has no 'features' list; it is not a permamap model card; re-run the "
             "model stage"
         )
+    return card
+
+
+def load_artefact(model_path: str | Path, card_path: str | Path | None = None) -> ModelArtefact:
+    """Load a saved model, its card and its AOA reference; only trusted types are accepted.
+
+    Parameters
+    ----------
+    model_path : str or Path
+        The skops file (or the folder holding it under the run layout's file name).
+    card_path : str or Path, optional
+        The model card; defaults to the card file name of the run layout beside ``model_path``.
+
+    Returns
+    -------
+    ModelArtefact
+        ``model`` (a :class:`FeatureGuard` that checks features against the card), ``card`` and
+        ``aoa`` (None when the artefact was saved without one).
+    """
+    import skops.io as sio
+
+    model_path = Path(model_path)
+    if model_path.is_dir():
+        model_path = model_path / RunLayout(model_path).model.name
+    card_path = _card_beside(model_path) if card_path is None else Path(card_path)
+    for p in (model_path, card_path):
+        if not p.is_file():
+            raise InputFileError(
+                f"{p} does not exist; a model artefact is {model_path.name} plus "
+                f"{card_path.name} in one folder, as written by the model stage of `permamap run` "
+                "(permamap.modelio.save_model)"
+            )
+    card = _read_card(card_path)
     untrusted = sio.get_untrusted_types(file=model_path)
     refused = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
     if refused:
@@ -312,10 +369,25 @@ def load_model(path: str | Path) -> tuple[FeatureGuard, dict[str, Any]]:
             f"{model_path} holds types permamap does not trust: {refused}; only scikit-learn, "
             "NumPy and SciPy objects load without review; rebuild the model with permamap"
         )
-    estimator = sio.load(model_path, trusted=untrusted)
+    stored = sio.load(model_path, trusted=untrusted)
+    aoa = None
+    if isinstance(stored, dict):
+        if set(stored) != {"estimator", "aoa"}:
+            raise InputFileError(
+                f"{model_path} holds a dict with keys {sorted(stored)}, not a permamap model "
+                "artefact ('estimator', 'aoa'); re-run the model stage"
+            )
+        estimator = stored["estimator"]
+        if stored["aoa"] is not None:
+            try:
+                aoa = AOAReference.from_dict(stored["aoa"])
+            except DataError as exc:
+                raise InputFileError(f"{model_path}: {exc}") from exc
+    else:  # an artefact saved before the AOA reference moved into it
+        estimator = stored
     features = [str(f) for f in card["features"]]
     n_in = getattr(estimator, "n_features_in_", len(features))
-    if n_in != len(features):
+    if n_in != len(features) or (aoa is not None and len(aoa.center) != len(features)):
         raise InputFileError(
             f"{model_path} was fitted on {n_in} features but {card_path} lists {len(features)}; "
             "the two files do not belong together; re-run the model stage"
@@ -324,4 +396,23 @@ def load_model(path: str | Path) -> tuple[FeatureGuard, dict[str, Any]]:
     guard.estimator_ = estimator
     guard.classes_ = estimator.classes_
     guard.n_features_in_ = len(features)
-    return guard, card
+    return ModelArtefact(model=guard, card=card, aoa=aoa)
+
+
+def load_model(path: str | Path) -> tuple[FeatureGuard, dict[str, Any]]:
+    """Load a saved model and its card (:func:`load_artefact` without the AOA reference).
+
+    Parameters
+    ----------
+    path : str or Path
+        The skops file or the folder holding it; the model card must sit beside it.
+
+    Returns
+    -------
+    model : FeatureGuard
+        The fitted estimator wrapped so that ``predict_proba`` checks features against the card.
+    card : dict
+        The model card.
+    """
+    artefact = load_artefact(path)
+    return artefact.model, artefact.card

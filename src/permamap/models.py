@@ -128,16 +128,16 @@ def _pick(grid: str, full: Grid, small: Grid) -> Grid:
     return {}
 
 
-def _logistic(grid: str, seed: int | None) -> Candidate:
+def _logistic(grid: str, random_state: int | None) -> Candidate:
     return Candidate(
         "logistic_regression",
-        _pipe(LogisticRegression(max_iter=2000, random_state=seed), scale=True),
+        _pipe(LogisticRegression(max_iter=2000, random_state=random_state), scale=True),
         _pick(grid, {"clf__C": [0.01, 0.1, 1.0, 10.0, 100.0]}, {"clf__C": [0.1, 1.0, 10.0]}),
         complexity=lambda p: math.log10(p.get("clf__C", 1.0)),
     )
 
 
-def _lda(grid: str, seed: int | None) -> Candidate:
+def _lda(grid: str, random_state: int | None) -> Candidate:
     full: Grid = [
         {"clf__solver": ["svd"]},
         {"clf__solver": ["lsqr"], "clf__shrinkage": ["auto", 0.1, 0.5]},
@@ -151,7 +151,7 @@ def _lda(grid: str, seed: int | None) -> Candidate:
     )
 
 
-def _qda(grid: str, seed: int | None) -> Candidate:
+def _qda(grid: str, random_state: int | None) -> Candidate:
     return Candidate(
         "qda",
         _pipe(QuadraticDiscriminantAnalysis(reg_param=0.01), scale=True),
@@ -164,7 +164,7 @@ def _qda(grid: str, seed: int | None) -> Candidate:
     )
 
 
-def _nb(grid: str, seed: int | None) -> Candidate:
+def _nb(grid: str, random_state: int | None) -> Candidate:
     return Candidate(
         "gaussian_nb",
         _pipe(GaussianNB(), scale=False),
@@ -177,7 +177,7 @@ def _nb(grid: str, seed: int | None) -> Candidate:
     )
 
 
-def _knn(grid: str, seed: int | None) -> Candidate:
+def _knn(grid: str, random_state: int | None) -> Candidate:
     return Candidate(
         "knn",
         _pipe(KNeighborsClassifier(n_neighbors=11), scale=True),
@@ -191,7 +191,7 @@ def _knn(grid: str, seed: int | None) -> Candidate:
     )
 
 
-def _svm(grid: str, seed: int | None) -> Candidate:
+def _svm(grid: str, random_state: int | None) -> Candidate:
     # SVC(probability=True) is deprecated in scikit-learn 1.9; sigmoid calibration on 3 folds
     # gives the probabilities the maps need.
     svc = CalibratedClassifierCV(SVC(kernel="rbf"), method="sigmoid", cv=3, ensemble=False)
@@ -210,10 +210,13 @@ def _svm(grid: str, seed: int | None) -> Candidate:
     )
 
 
-def _tree(grid: str, seed: int | None) -> Candidate:
+def _tree(grid: str, random_state: int | None) -> Candidate:
     return Candidate(
         "decision_tree",
-        _pipe(DecisionTreeClassifier(max_depth=8, min_samples_leaf=5, random_state=seed), False),
+        _pipe(
+            DecisionTreeClassifier(max_depth=8, min_samples_leaf=5, random_state=random_state),
+            False,
+        ),
         _pick(
             grid,
             {"clf__max_depth": [3, 5, 8, 12, None], "clf__min_samples_leaf": [1, 5, 20]},
@@ -226,10 +229,10 @@ def _tree(grid: str, seed: int | None) -> Candidate:
 
 
 def _forest(cls: type, name: str) -> Callable[[str, int | None], Candidate]:
-    def make(grid: str, seed: int | None) -> Candidate:
+    def make(grid: str, random_state: int | None) -> Candidate:
         return Candidate(
             name,
-            _pipe(cls(n_estimators=100, max_depth=16, n_jobs=1, random_state=seed), False),
+            _pipe(cls(n_estimators=100, max_depth=16, n_jobs=1, random_state=random_state), False),
             _pick(
                 grid,
                 {"clf__n_estimators": [50, 100, 200, 500], "clf__max_depth": [8, 16, None]},
@@ -244,10 +247,13 @@ def _forest(cls: type, name: str) -> Callable[[str, int | None], Candidate]:
     return make
 
 
-def _gb(grid: str, seed: int | None) -> Candidate:
+def _gb(grid: str, random_state: int | None) -> Candidate:
     return Candidate(
         "gradient_boosting",
-        _pipe(GradientBoostingClassifier(n_estimators=100, max_depth=3, random_state=seed), False),
+        _pipe(
+            GradientBoostingClassifier(n_estimators=100, max_depth=3, random_state=random_state),
+            False,
+        ),
         _pick(
             grid,
             {"clf__n_estimators": [50, 100, 200], "clf__max_depth": [2, 3, 5]},
@@ -258,8 +264,10 @@ def _gb(grid: str, seed: int | None) -> Candidate:
     )
 
 
-def _hgb(grid: str, seed: int | None) -> Candidate:
-    clf = HistGradientBoostingClassifier(max_iter=100, early_stopping=False, random_state=seed)
+def _hgb(grid: str, random_state: int | None) -> Candidate:
+    clf = HistGradientBoostingClassifier(
+        max_iter=100, early_stopping=False, random_state=random_state
+    )
     return Candidate(
         "hist_gradient_boosting",
         _pipe(clf, False),
@@ -273,10 +281,10 @@ def _hgb(grid: str, seed: int | None) -> Candidate:
     )
 
 
-def _ada(grid: str, seed: int | None) -> Candidate:
+def _ada(grid: str, random_state: int | None) -> Candidate:
     return Candidate(
         "adaboost",
-        _pipe(AdaBoostClassifier(n_estimators=100, random_state=seed), False),
+        _pipe(AdaBoostClassifier(n_estimators=100, random_state=random_state), False),
         _pick(
             grid,
             {"clf__n_estimators": [50, 100, 200], "clf__learning_rate": [0.5, 1.0]},
@@ -287,9 +295,9 @@ def _ada(grid: str, seed: int | None) -> Candidate:
     )
 
 
-def _mlp(grid: str, seed: int | None) -> Candidate:
+def _mlp(grid: str, random_state: int | None) -> Candidate:
     clf = MLPClassifier(
-        hidden_layer_sizes=(64,), max_iter=500, early_stopping=True, random_state=seed
+        hidden_layer_sizes=(64,), max_iter=500, early_stopping=True, random_state=random_state
     )
     return Candidate(
         "mlp",
@@ -305,10 +313,10 @@ def _mlp(grid: str, seed: int | None) -> Candidate:
     )
 
 
-def _lightgbm(grid: str, seed: int | None) -> Candidate:  # pragma: no cover - optional extra
+def _lightgbm(grid: str, random_state: int | None) -> Candidate:  # pragma: no cover - extra
     from lightgbm import LGBMClassifier
 
-    clf = LGBMClassifier(n_estimators=100, n_jobs=1, random_state=seed, verbose=-1)
+    clf = LGBMClassifier(n_estimators=100, n_jobs=1, random_state=random_state, verbose=-1)
     return Candidate(
         "lightgbm",
         _pipe(clf, False),
@@ -322,10 +330,10 @@ def _lightgbm(grid: str, seed: int | None) -> Candidate:  # pragma: no cover - o
     )
 
 
-def _xgboost(grid: str, seed: int | None) -> Candidate:  # pragma: no cover - optional extra
+def _xgboost(grid: str, random_state: int | None) -> Candidate:  # pragma: no cover - extra
     from xgboost import XGBClassifier
 
-    clf = XGBClassifier(n_estimators=100, max_depth=4, n_jobs=1, random_state=seed or 0)
+    clf = XGBClassifier(n_estimators=100, max_depth=4, n_jobs=1, random_state=random_state or 0)
     return Candidate(
         "xgboost",
         _pipe(clf, False),

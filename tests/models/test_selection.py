@@ -16,18 +16,29 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from permamap.aoa import fit_aoa
 from permamap.errors import ConfigError, DataError
-from permamap.modelio import load_model
+from permamap.fileio import write_csv, write_json
+from permamap.layout import RunLayout
+from permamap.modelio import load_artefact, load_model, save_model
 from permamap.selection import (
     METRICS,
     ModelSettings,
-    _pareto,
+    ModelStageResult,
+    aoa_weights,
+    choose_model,
     choose_within_noise,
+    compare_models,
     fold_metrics,
+    make_splits,
+    model_stage,
     paired_comparison,
+    pareto,
     pick_one_se,
-    run_model_stage,
+    prepare_data,
+    select_features,
     summarize_scores,
+    train_final,
 )
 
 from .conftest import make_table
@@ -96,7 +107,7 @@ def test_cost_aware_choice_takes_cheapest_within_noise() -> None:
     # lower is better for the Brier score
     brier = front.assign(mean=[0.05, 0.06, 0.051, 0.2])
     assert choose_within_noise(brier, "brier", 1.0, ["cost"])["model"] == "rf50"
-    assert _pareto(front["mean"].to_numpy(), front["cost"].to_numpy()) == [
+    assert pareto(front["mean"].to_numpy(), front["cost"].to_numpy()) == [
         False,
         True,
         True,
@@ -138,17 +149,28 @@ def test_settings_validation() -> None:
     assert ModelSettings.from_dict({"candidates": ["lda"]}).candidates == ("lda",)
 
 
+def write_like_pipeline(result: ModelStageResult, root) -> RunLayout:
+    """Write a stage result the way permamap.pipeline does (the stage itself writes nothing)."""
+    lay = RunLayout(root)
+    write_csv(result.scores, lay.cv_scores)
+    write_json(lay.selection, result.selection, allow_nan=False, newline=True)
+    save_model(result.model, result.card, lay.model, lay.model_card, aoa=result.aoa)
+    return lay
+
+
 @pytest.fixture(scope="module")
 def stage(tmp_path_factory):
     from .conftest import make_table
 
     rng = np.random.default_rng(5)
     pred = np.column_stack([rng.uniform(25, 180, 300), rng.uniform(25, 84, 300)])
-    out = tmp_path_factory.mktemp("models")
+    root = tmp_path_factory.mktemp("run")
     table = make_table()
-    result = run_model_stage(
-        table, FEATURES, out, small_settings(), n_jobs=1, seed=0, prediction_lonlat=pred
+    result = model_stage(
+        table, FEATURES, small_settings(), n_jobs=1, random_state=0, prediction_lonlat=pred
     )
+    assert not list(root.iterdir())  # the stage writes nothing
+    out = write_like_pipeline(result, root).models_dir
     return table, out, result, pred
 
 
@@ -186,11 +208,48 @@ def test_stage_result_and_saved_model_agree(stage) -> None:
     assert 0.5 < s["spatial"]["accuracy"]["mean"] <= 1.0
     model, card = load_model(out / "model.skops")
     assert card["features"] == result.features
+    assert card == result.card
     X = table[result.features].to_numpy()
     np.testing.assert_allclose(model.predict_proba(X), result.model.predict_proba(X))
     # f0 carries the rule, so it must be chosen and ranked first
     assert "f0" in result.features
     assert result.selection["importance"][0]["feature"] == "f0"
+
+
+def test_aoa_reference_is_fitted_at_training_and_saved(stage) -> None:
+    table, out, result, _ = stage
+    folds = result.aoa.folds
+    # first-repeat spatial fold of every row; -1 for the tuning hold-out (20 % of locations)
+    assert folds.shape == (len(table),) and (folds == -1).sum() > 0
+    assert set(np.unique(folds[folds >= 0])) == set(range(3))
+    # the same fit as the pipeline did after the stage before the AOA moved into training
+    weights = aoa_weights(result.selection["importance"], result.features)
+    again = fit_aoa(table[result.features].to_numpy(float), weights=weights, folds=folds)
+    for key, value in again.to_dict().items():
+        np.testing.assert_array_equal(result.aoa.to_dict()[key], value)
+    saved = load_artefact(out / "model.skops").aoa
+    assert saved is not None
+    new = np.random.default_rng(1).normal(scale=2.0, size=(300, len(result.features)))
+    np.testing.assert_array_equal(saved.dissimilarity(new), result.aoa.dissimilarity(new))
+    np.testing.assert_array_equal(saved.inside(new), result.aoa.inside(new))
+
+
+def test_steps_compose_to_the_stage(stage) -> None:
+    table, _, result, pred = stage
+    settings = small_settings()
+    data = prepare_data(table, FEATURES, settings, random_state=0)
+    splits = make_splits(data, settings, random_state=0, prediction_lonlat=pred)
+    comparison = compare_models(data, splits, settings, n_jobs=1, random_state=0)
+    choice = choose_model(data, splits, comparison, settings, n_jobs=1, random_state=0)
+    selected = select_features(data, splits, choice, settings, n_jobs=1, random_state=0)
+    final = train_final(data, splits, choice, selected, settings, n_jobs=1, random_state=0)
+    stage_scores = result.scores
+    pd.testing.assert_frame_equal(
+        comparison.scores, stage_scores[stage_scores["model"] != "final"].reset_index(drop=True)
+    )
+    assert choice.name == result.card["model"] and selected.features == result.features
+    assert final.card["training_hash"] == result.card["training_hash"]
+    np.testing.assert_array_equal(final.aoa.train, result.aoa.train)
 
 
 def test_chosen_subset_prefers_fewer_features(stage) -> None:
@@ -204,12 +263,12 @@ def test_chosen_subset_prefers_fewer_features(stage) -> None:
     assert (smaller["mean"] < best).all()
 
 
-def test_same_seed_same_results(stage, tmp_path) -> None:
+def test_same_seed_same_results(stage) -> None:
     table, out, result, pred = stage
-    again = run_model_stage(
-        table, FEATURES, tmp_path, small_settings(), n_jobs=1, seed=0, prediction_lonlat=pred
+    again = model_stage(
+        table, FEATURES, small_settings(), n_jobs=1, random_state=0, prediction_lonlat=pred
     )
-    assert (tmp_path / "cv_scores.csv").read_text() == (out / "cv_scores.csv").read_text()
+    assert again.scores.to_csv(index=False) == (out / "cv_scores.csv").read_text()
     assert again.features == result.features
     assert again.summary == result.summary
     assert again.card["training_hash"] == result.card["training_hash"]
@@ -240,12 +299,12 @@ def _bad(table: pd.DataFrame, kind: str) -> pd.DataFrame:
         ("labels", "must be 1 .permafrost. or 0"),
     ],
 )
-def test_bad_input_errors(tmp_path, kind: str, match: str) -> None:
+def test_bad_input_errors(kind: str, match: str) -> None:
     with pytest.raises(DataError, match=match):
-        run_model_stage(_bad(make_table(), kind), FEATURES, tmp_path, small_settings(), n_jobs=1)
+        model_stage(_bad(make_table(), kind), FEATURES, small_settings(), n_jobs=1)
 
 
-def test_block_scheme_and_nested_tuning(tmp_path) -> None:
+def test_block_scheme_and_nested_tuning() -> None:
     settings = small_settings(
         candidates=("logistic_regression", "decision_tree"),
         spatial_method="block",
@@ -253,28 +312,29 @@ def test_block_scheme_and_nested_tuning(tmp_path) -> None:
         tuning="nested",
         forward_max_features=1,
     )
-    result = run_model_stage(make_table(), FEATURES, tmp_path, settings, n_jobs=1)
+    result = model_stage(make_table(), FEATURES, settings, n_jobs=1)
     assert result.card["cv_protocol"]["spatial"]["block_size_km"] == 300.0
     assert result.card["cv_protocol"]["n_evaluation_rows"] == 160
+    assert (result.aoa.folds >= 0).all()  # no tuning hold-out under nested tuning
 
 
-def test_dask_backend_runs_the_same_code(tmp_path, stage) -> None:
+def test_dask_backend_runs_the_same_code(stage) -> None:
     distributed = pytest.importorskip("distributed")
     table, out, result, pred = stage
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=2) as client:
         settings = small_settings(scheduler=client.scheduler.address)
-        again = run_model_stage(
-            table, FEATURES, tmp_path, settings, n_jobs=2, seed=0, prediction_lonlat=pred
+        again = model_stage(
+            table, FEATURES, settings, n_jobs=2, random_state=0, prediction_lonlat=pred
         )
-    assert (tmp_path / "cv_scores.csv").read_text() == (out / "cv_scores.csv").read_text()
+    assert again.scores.to_csv(index=False) == (out / "cv_scores.csv").read_text()
     assert again.features == result.features
 
 
-def test_forest_size_front(tmp_path, stage) -> None:
+def test_forest_size_front(stage) -> None:
     table, _, _, pred = stage
     settings = small_settings(candidates=("random_forest",), size_variants=(3, 10, 30))
-    result = run_model_stage(
-        table, FEATURES, tmp_path, settings, n_jobs=1, seed=0, prediction_lonlat=pred
+    result = model_stage(
+        table, FEATURES, settings, n_jobs=1, random_state=0, prediction_lonlat=pred
     )
     front = pd.DataFrame(result.selection["size_front"])
     assert set(front["size"]) >= {3, 10, 30}

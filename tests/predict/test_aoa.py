@@ -65,3 +65,28 @@ def test_inside_equals_threshold_on_di() -> None:
 def test_bad_training_data(X: np.ndarray, kw: dict, match: str) -> None:
     with pytest.raises(DataError, match=match):
         fit_aoa(X, **kw)
+
+
+def test_to_dict_from_dict_round_trip_exactly() -> None:
+    from permamap.aoa import AOAReference
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(60, 3))
+    folds = rng.integers(-1, 3, 60)
+    ref = fit_aoa(X, weights=[0.3, 0.0, 1.2], folds=folds)
+    again = AOAReference.from_dict(ref.to_dict())
+    new = rng.normal(scale=2.0, size=(400, 3))
+    np.testing.assert_array_equal(again.dissimilarity(new), ref.dissimilarity(new))
+    np.testing.assert_array_equal(again.inside(new), ref.inside(new))
+    np.testing.assert_array_equal(again.folds, folds)
+    assert AOAReference.from_dict(fit_aoa(X).to_dict()).folds is None
+
+
+def test_from_dict_names_what_is_wrong() -> None:
+    from permamap.aoa import AOAReference
+
+    d = fit_aoa(np.random.default_rng(0).normal(size=(10, 2))).to_dict()
+    with pytest.raises(DataError, match=r"missing keys \['threshold'\]"):
+        AOAReference.from_dict({k: v for k, v in d.items() if k != "threshold"})
+    with pytest.raises(DataError, match="do not fit together"):
+        AOAReference.from_dict({**d, "center": d["center"][:1]})
