@@ -85,7 +85,7 @@ def test_truth_shrinks_with_warming(world: VirtualWorld, siberia: Grid) -> None:
 def test_sites_are_clustered_labelled_and_carry_planted_defects(
     world: VirtualWorld, siberia: Grid
 ) -> None:
-    sites = sample_sites(world, siberia, EPOCHS, seed=3)
+    sites = sample_sites(world, siberia, EPOCHS, random_state=3)
     bore = sites.boreholes[sites.boreholes.source == "demo-borehole"]
     assert set(bore.cluster) == {"central-yakutia", "lena-delta-tiksi", "transbaikal", "mongolia"}
     flipped = bore.label_flipped.mean()
@@ -100,7 +100,7 @@ def test_sites_are_clustered_labelled_and_carry_planted_defects(
 
 def test_the_eurasian_demo_plants_every_kind_of_defect(world: VirtualWorld) -> None:
     grid = Grid.from_bounds((25, 25, 180, 84), res=1 / 12)
-    sites = sample_sites(world, grid, EPOCHS, seed=7)
+    sites = sample_sites(world, grid, EPOCHS, random_state=7)
     assert set(sites.planted.rule) == {
         "invalid_coordinates",
         "swapped_coordinates",

@@ -163,7 +163,8 @@ def test_bad_layers_and_epochs_raise_config_errors(planted, grid):
 
 def test_write_sites_writes_geoparquet_and_report(built, tmp_path):
     sites, report = built
-    paths = write_sites(sites, report, tmp_path / "sites")
+    out = tmp_path / "sites"
+    paths = write_sites(sites, report, out / "sites.parquet", out / "qc_report.csv")
     assert paths == {
         "sites": tmp_path / "sites/sites.parquet",
         "qc_report": tmp_path / "sites/qc_report.csv",
@@ -185,7 +186,7 @@ def test_write_sites_writes_nothing_on_bad_input(built, tmp_path):
     sites, report = built
     out = tmp_path / "sites"
     with pytest.raises(DataError, match="columns"):
-        write_sites(sites.drop(columns="epoch"), report, out)
+        write_sites(sites.drop(columns="epoch"), report, out / "s.parquet", out / "qc.csv")
     assert not out.exists() or not any(out.iterdir())
 
 

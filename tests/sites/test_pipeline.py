@@ -52,7 +52,8 @@ def test_stage_end_to_end(tmp_path, grid, is_land, maat):
     sites, report = build_sites(
         pd.concat([raw_lit, raw_st], ignore_index=True), grid, [2000, 2010], is_land=sea, maat=maat
     )
-    paths = write_sites(sites, report, tmp_path / "out" / "sites")
+    out = tmp_path / "out" / "sites"
+    paths = write_sites(sites, report, out / "sites.parquet", out / "qc_report.csv")
     assert paths["sites"].is_file() and paths["qc_report"].is_file()
     rules = dict(zip(report["source_id"] + "@" + report["rule"], report["action"], strict=True))
     # L2 (permafrost) shares a cell with the MILD station (non-permafrost): conflict, both dropped
@@ -72,5 +73,5 @@ def test_bad_input_writes_nothing(tmp_path, grid):
     bad.write_text("id,lat,lon,pf\nA,60,100,1\n")
     with pytest.raises(InputFileError, match="no column 'label_pf'"):
         raw = read_table(bad, {"label": "label_pf"})
-        write_sites(*build_sites(raw, grid, [2000]), out)
+        write_sites(*build_sites(raw, grid, [2000]), out / "sites.parquet", out / "qc_report.csv")
     assert not out.exists()

@@ -38,6 +38,7 @@ from rasterio.errors import CRSError, RasterioIOError
 from rasterio.warp import Resampling, reproject, transform
 from rasterio.windows import Window
 
+from permamap.contracts import M_PER_DEGREE
 from permamap.errors import ConfigError, GridMismatchError, InputFileError
 from permamap.grid import Grid
 
@@ -62,7 +63,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Kind = Literal["continuous", "categorical"]
-_M_PER_DEG = 111_320.0
 _WARP_MEM_MB = 64
 
 
@@ -124,7 +124,7 @@ def pixel_size_m(crs: CRS, res: float, lat: float = 0.0) -> float:
     928
     """
     if crs.is_geographic:
-        return abs(res) * _M_PER_DEG
+        return abs(res) * M_PER_DEGREE
     return abs(res) * float(crs.linear_units_factor[1])
 
 

@@ -13,7 +13,6 @@ installed packages.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -22,8 +21,10 @@ from scipy.ndimage import label as label_components
 from scipy.ndimage import map_coordinates
 from scipy.spatial import cKDTree
 
+from .. import fileio
+from ..cache import cache_dir
 from ..grid import Grid
-from ..landmask import cache_dir, land_fraction, package_file
+from ..landmask import land_fraction, package_file
 
 __all__ = [
     "elevation_m",
@@ -117,9 +118,8 @@ def _cached_globe(name: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
     if target.is_file():
         return np.load(target)
     values = compute()
-    tmp = target.with_suffix(f".tmp{os.getpid()}.npy")
-    np.save(tmp, values)
-    os.replace(tmp, target)
+    with fileio.atomic_path(target) as tmp:  # the temporary name keeps ".npy": np.save adds none
+        np.save(tmp, values)
     return values
 
 

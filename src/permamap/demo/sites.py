@@ -100,9 +100,14 @@ def _cell(row: int, col: int) -> Window:
     return Window(int(col), int(row), 1, 1)
 
 
-def sample_sites(world: VirtualWorld, grid: Grid, epochs: list[int], seed: int = 7) -> DemoSites:
-    """Sample boreholes and stations on ``grid`` for ``epochs``, with planted defects."""
-    rng = np.random.default_rng(seed)
+def sample_sites(
+    world: VirtualWorld, grid: Grid, epochs: list[int], random_state: int = 7
+) -> DemoSites:
+    """Sample boreholes and stations on ``grid`` for ``epochs``, with planted defects.
+
+    ``random_state`` seeds every draw (positions, years, label noise, defects, station weather).
+    """
+    rng = np.random.default_rng(random_state)
     taken: set[tuple[int, int]] = set()
     pts = _cluster_points(rng, world, grid, taken)
     n = len(pts)

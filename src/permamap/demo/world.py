@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from rasterio.windows import Window
 
+from ..contracts import M_PER_DEGREE
 from ..covariates import factors as fx
 from ..covariates.catalogue import FACTORS, factor_names
 from ..grid import Grid
@@ -25,8 +26,6 @@ from ..landmask import land_fraction
 from . import climate, layers
 
 __all__ = ["VirtualWorld", "WorldSettings"]
-
-_KM_PER_DEG = 111.32
 
 
 @dataclass(frozen=True)
@@ -146,7 +145,9 @@ class VirtualWorld:
         lon_h, lat_h = self._coords(grid, w, halo=1)
         elev_h = layers.elevation_m(lon_h, lat_h)
         lon, lat, elev = lon_h[1:-1, 1:-1], lat_h[1:-1, 1:-1], elev_h[1:-1, 1:-1]
-        dy_m = grid.res * _KM_PER_DEG * 1000.0
+        # kilometres per degree first, then metres: this order of the products keeps the terrain
+        # bit-identical to earlier releases at every resolution
+        dy_m = grid.res * (M_PER_DEGREE / 1000.0) * 1000.0
         dx_m = dy_m * np.cos(np.radians(lat_h[:, 0]))
         terrain = fx.terrain_factors(elev_h, dx_m, dy_m)
         ct, cp = self._climate_inputs(lon, lat, elev)

@@ -1,8 +1,15 @@
-"""Sites: read observation sources, derive labels, quality-control them, write ``sites/``.
+"""Sites: read observation sources, derive labels, quality-control them.
 
 The site stage turns borehole records (GTN-P, PERMOS), literature tables and weather stations
 (GHCN-M v4) into one table with one row per site and epoch (docs/contracts.md), and records
 every dropped, changed or merged point with its rule in a QC report.
+
+- :mod:`.inputs`: the ``[[sites.inputs]]`` registry of readers by ``type`` (the virtual world's
+  ``"demo"`` reader included) and :func:`read_site_inputs`;
+- :mod:`.gtnp`, :mod:`.permos`, :mod:`.ghcn`, :mod:`.table`: one reader per source, with the
+  shared parsing helpers in :mod:`.parsing`;
+- :mod:`.labels`: MAGT profiles and labels, station MAAT;
+- :mod:`.qc`, :mod:`.build`: the QC rules, :func:`build_sites` and :func:`write_sites`.
 
 Examples
 --------
@@ -27,6 +34,14 @@ from .build import (
     validate_raw,
     write_sites,
 )
+from .ghcn import (
+    format_ghcnm,
+    parse_ghcnm,
+    read_ghcnm,
+    write_ghcnm,
+)
+from .gtnp import read_gtnp
+from .inputs import SITE_READERS, SiteInputs, SiteReadContext, read_site_inputs
 from .labels import (
     label_from_magt,
     magt_profile,
@@ -35,6 +50,8 @@ from .labels import (
     station_maat,
     stations_nonpermafrost,
 )
+from .parsing import KINDS, RAW_COLUMNS
+from .permos import read_permos
 from .qc import (
     CLIMATE_CONTRADICTION,
     DUPLICATE_CONFLICT,
@@ -48,14 +65,7 @@ from .qc import (
     UNCLEAR_LABEL,
     QCSettings,
 )
-from .readers import (
-    RAW_COLUMNS,
-    read_ghcnm,
-    read_gtnp,
-    read_permos,
-    read_table,
-    write_ghcnm,
-)
+from .table import TABLE_FIELDS, read_table
 
 __all__ = [
     "CLIMATE_CONTRADICTION",
@@ -63,22 +73,30 @@ __all__ = [
     "DUPLICATE_MERGED",
     "INVALID_COORDINATES",
     "IN_SEA",
+    "KINDS",
     "NO_EPOCH",
     "OUTSIDE_GRID",
     "QC_REPORT_COLUMNS",
     "RAW_COLUMNS",
     "RULES",
     "SITE_COLUMNS",
+    "SITE_READERS",
     "SWAPPED_COORDINATES",
+    "TABLE_FIELDS",
     "UNCLEAR_LABEL",
     "QCSettings",
+    "SiteInputs",
+    "SiteReadContext",
     "build_sites",
+    "format_ghcnm",
     "label_from_magt",
     "magt_profile",
     "monthly_means",
+    "parse_ghcnm",
     "read_ghcnm",
     "read_gtnp",
     "read_permos",
+    "read_site_inputs",
     "read_table",
     "select_magt",
     "station_maat",

@@ -2,7 +2,8 @@
 
 :func:`build_sites` validates the raw table, applies the checks of :mod:`permamap.sites.qc` in
 the order of :data:`~permamap.sites.qc.RULES` and records every drop, change and merge;
-:func:`write_sites` writes ``sites.parquet`` (GeoParquet) and ``qc_report.csv`` atomically;
+:func:`write_sites` writes the sites (GeoParquet) and the QC report (CSV) together, atomically,
+to the paths the caller gives;
 :func:`summarize` counts kept and dropped rows per source and rule.
 """
 
@@ -10,19 +11,19 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .. import fileio
 from ..errors import ConfigError, DataError
 from ..grid import Grid
 from . import qc
 from .labels import label_from_magt
+from .parsing import KINDS, RAW_COLUMNS
 from .qc import QCSettings
-from .readers import KINDS, RAW_COLUMNS
 
 __all__ = [
     "QC_REPORT_COLUMNS",
@@ -489,29 +490,25 @@ def build_sites(
     return sites, qc_report
 
 
-def _replace_atomically(writers: dict[Path, Callable[[Path], None]]) -> None:
-    """Write every file to a temporary sibling first; rename them all only when all succeeded."""
-    tmps: dict[Path, Path] = {}
-    try:
-        for final, write in writers.items():
-            fd, name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp")
-            os.close(fd)
-            tmps[final] = Path(name)
-            write(tmps[final])
-        for final, tmp in tmps.items():
-            os.replace(tmp, final)
-    finally:
-        for tmp in tmps.values():
-            tmp.unlink(missing_ok=True)  # only left over when something failed
-
-
 def write_sites(
-    sites: pd.DataFrame, qc_report: pd.DataFrame, out_dir: str | os.PathLike[str]
+    sites: pd.DataFrame,
+    qc_report: pd.DataFrame,
+    sites_path: str | os.PathLike[str],
+    qc_report_path: str | os.PathLike[str],
 ) -> dict[str, Path]:
-    """Write ``out_dir/sites.parquet`` (GeoParquet, EPSG:4326 points) and ``out_dir/qc_report.csv``.
+    """Write the sites as GeoParquet (EPSG:4326 points) and the QC report as CSV.
 
-    Both files are written to temporary names and renamed only when both succeeded, so a
-    failed run never leaves a half-written or mismatched pair.
+    Both files are written to temporary names and renamed only when both succeeded
+    (:func:`permamap.fileio.write_files_together`), so a failed run never leaves a half-written
+    or mismatched pair.
+
+    Parameters
+    ----------
+    sites, qc_report : DataFrame
+        The two tables returned by :func:`build_sites`.
+    sites_path, qc_report_path : path
+        Final paths, e.g. :attr:`permamap.layout.RunLayout.sites` and
+        :attr:`~permamap.layout.RunLayout.qc_report`; their folders are created.
 
     Returns
     -------
@@ -527,8 +524,6 @@ def write_sites(
             f"cannot write sites: columns {missing} (sites) / {missing_qc} (qc report) are "
             "missing; pass the two tables returned by build_sites"
         )
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     gdf = gpd.GeoDataFrame(
         sites.copy(),
         geometry=gpd.points_from_xy(sites["lon"], sites["lat"]),
@@ -537,7 +532,7 @@ def write_sites(
     for c in gdf.columns:
         if gdf[c].dtype == object and c != "geometry":
             gdf[c] = gdf[c].astype("string")  # mixed provenance columns must not break Arrow
-    paths = {"sites": out / "sites.parquet", "qc_report": out / "qc_report.csv"}
+    paths = {"sites": Path(sites_path), "qc_report": Path(qc_report_path)}
 
     def _write_parquet(p: Path) -> None:
         gdf.to_parquet(p, index=False)
@@ -545,7 +540,7 @@ def write_sites(
     def _write_csv(p: Path) -> None:
         qc_report.to_csv(p, index=False)
 
-    _replace_atomically({paths["sites"]: _write_parquet, paths["qc_report"]: _write_csv})
+    fileio.write_files_together({paths["sites"]: _write_parquet, paths["qc_report"]: _write_csv})
     logger.info(
         "wrote %d sites to %s and %d QC entries to %s",
         len(sites),

@@ -21,6 +21,7 @@ from pyproj import Transformer
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
+from permamap.contracts import M_PER_DEGREE
 from permamap.covariates import factors as fx
 from permamap.covariates.catalogue import FACTORS
 from permamap.covariates.sources import ClimateSource, SnowSource, StaticSource
@@ -46,7 +47,6 @@ _CLIMATE = (
 )
 _TERRAIN = ("slope", "northness", "roughness")
 _SOIL = ("clay", "sand", "soc")
-_M_PER_DEG = 111_320.0
 
 
 @dataclass
@@ -141,7 +141,7 @@ class RealSources:
         halo = Window(w.col_off - 1, w.row_off - 1, w.width + 2, w.height + 2)
         elev_h = self.config.elevation.read(grid, halo)  # type: ignore[union-attr]
         if grid.is_geographic:
-            dy = grid.res * _M_PER_DEG
+            dy = grid.res * M_PER_DEGREE
             dx = dy * np.cos(np.radians(grid.lat_centers(halo)))
         else:
             dy = grid.res * float(CRS.from_user_input(grid.crs).linear_units_factor[1])
