@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from permamap.contracts import DEFAULT_TILE
+
 __all__ = ["peak_rss_mb", "run"]
 
 EURASIA = (25.0, 25.0, 180.0, 84.0)
@@ -40,7 +42,7 @@ def run(
     bounds: tuple[float, float, float, float] | None = None,
     res: float = 1 / 120,
     epoch: int = 2000,
-    tile_shape: tuple[int, int] = (512, 512),
+    tile_shape: tuple[int, int] = DEFAULT_TILE,
     out_dir: Path | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:

@@ -38,10 +38,12 @@ import numpy as np
 import rasterio
 
 from permamap import __version__
+from permamap.contracts import DEFAULT_TILE, MAP_NODATA
 from permamap.covariates.stack import build_stack, read_stack, sample_stack, stack_is_current
+from permamap.fileio import atomic_path, atomic_write_text
 from permamap.grid import Grid
 from permamap.inference import HAVE_NUMBA, CompiledForest, ReferencePredictor, compile_model
-from permamap.modelio import atomic_write_text
+from permamap.layout import RunLayout
 from permamap.predict import estimate_map, predict_map
 
 __all__ = ["REFERENCE_FEATURES", "run"]
@@ -104,17 +106,17 @@ def ensure_stack(grid: Grid, path: Path, progress: bool) -> tuple[Path, float, b
     if stack_is_current(path, grid, list(world.factor_names)):
         return path, 0.0, True
     t = time.perf_counter()
-    build_stack(world, grid, EPOCH, path, tile_shape=(512, 512), progress=progress)
+    build_stack(world, grid, EPOCH, path, tile_shape=DEFAULT_TILE, progress=progress)
     return path, time.perf_counter() - t, False
 
 
 def training_sample(
-    stack: Path, grid: Grid, features: list[str], n: int, seed: int, noise: float = 0.1
+    stack: Path, grid: Grid, features: list[str], n: int, random_state: int, noise: float = 0.1
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` random land cells with the virtual world's true label, ``noise`` of labels flipped."""
     from permamap.demo.world import VirtualWorld
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     lon = rng.uniform(grid.west, grid.east, 4 * n)
     lat = rng.uniform(grid.south, grid.north, 4 * n)
     X = sample_stack(stack, grid, lon, lat, features)
@@ -137,12 +139,11 @@ def reference_forest(
         model = sio.load(path, trusted=sio.get_untrusted_types(file=path))
         reused = True
     else:
-        X, y = training_sample(stack, grid, REFERENCE_FEATURES, n_train, seed=0)
+        X, y = training_sample(stack, grid, REFERENCE_FEATURES, n_train, random_state=0)
         model = RandomForestClassifier(n_trees, n_jobs=n_jobs, random_state=0).fit(X, y)
         cache.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        sio.dump(model, tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            sio.dump(model, tmp)
         reused = False
     depths = [_mean_leaf_depth(t.tree_) for t in model.estimators_]
     return model, {
@@ -165,17 +166,17 @@ def _mean_leaf_depth(tree: Any) -> float:
     return float(depth[tree.children_left < 0].mean())
 
 
-def demo_model(stack: Path, grid: Grid, demo_dir: Path) -> tuple[Any, list[str], str, str]:
-    """The model the demo selected, or the demo's forest candidate trained here as a stand-in."""
+def demo_model(stack: Path, grid: Grid, demo: RunLayout) -> tuple[Any, list[str], str, str]:
+    """The model the demo run selected, or the demo's forest candidate trained here as a stand-in."""
     from sklearn.ensemble import RandomForestClassifier
 
     from permamap.modelio import load_model
 
-    if (demo_dir / "model.skops").is_file():
-        model, card = load_model(demo_dir)
-        return model, list(card["features"]), str(card.get("model", "model")), str(demo_dir)
+    if demo.model.is_file():
+        model, card = load_model(demo.models_dir)
+        return model, list(card["features"]), str(card.get("model", "model")), str(demo.models_dir)
     features = REFERENCE_FEATURES
-    X, y = training_sample(stack, grid, features, 2_000, seed=1)
+    X, y = training_sample(stack, grid, features, 2_000, random_state=1)
     model = RandomForestClassifier(100, max_depth=16, random_state=0).fit(X, y)
     return model, features, "random_forest", "stand-in: no demo run found (run `make demo`)"
 
@@ -184,7 +185,7 @@ def sample_rows(
     stack: Path, grid: Grid, features: list[str], n_tiles: int, max_rows: int
 ) -> np.ndarray:
     """Valid rows from ``n_tiles`` land tiles spread over the grid (the benchmark's sample)."""
-    tiles = list(grid.tiles((512, 512)))
+    tiles = list(grid.tiles(DEFAULT_TILE))
     rows = []
     for i in np.linspace(0, len(tiles) - 1, 4 * n_tiles).astype(int):
         block = read_stack(stack, tiles[i], features)
@@ -286,14 +287,14 @@ def _map_run(
             out,
             epoch=EPOCH,
             model_name=name,
-            tile_shape=(512, 512),
+            tile_shape=DEFAULT_TILE,
             progress=progress,
             n_jobs=n_jobs,
             predictor=predictor,
         )
         seconds = time.perf_counter() - t
     with rasterio.open(out) as ds:
-        valid = sum(int((ds.read(1, window=w) != 255).sum()) for _, w in ds.block_windows(1))
+        valid = sum(int((ds.read(1, window=w) != MAP_NODATA).sum()) for _, w in ds.block_windows(1))
     cells = grid.height * grid.width
     return {
         "model": name,
@@ -377,7 +378,7 @@ def run(
     }
 
     # 1. the demo's model over the whole epoch
-    model, features, name, origin = demo_model(stack, grid, Path("out/demo/models"))
+    model, features, name, origin = demo_model(stack, grid, RunLayout(Path("out/demo")))
     est = estimate_map(model, features, stack, grid, n_jobs=n_jobs)
     echo("dry run (demo model):\n" + est.summary())
     demo_run = _map_run(

@@ -2,14 +2,14 @@
 
 The package's mask is a 21,600 × 43,200 boolean array that its module loads whole (~1 GB) on
 import. permamap caches it once as packed bits (117 MB on disk) and reads windows and points
-through a memory map, so a process pays only for what it reads. Also the home of the cache folder
-and of the helper that finds data files inside installed packages.
+through a memory map, so a process pays only for what it reads (the cache lives in
+:func:`permamap.cache.cache_dir`). Also the home of the helper that finds data files inside
+installed packages.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
@@ -17,22 +17,18 @@ from pathlib import Path
 import numpy as np
 from rasterio.windows import Window
 
+from .cache import cache_dir
 from .errors import InputFileError
+from .fileio import atomic_path
 from .grid import Grid
 
+# cache_dir is re-exported for permamap.demo.layers, which imports it from here
 __all__ = ["cache_dir", "land_at_points", "land_fraction", "package_file"]
 
 log = logging.getLogger(__name__)
 
 _MASK_RES = 1 / 120  # GLOBE mask: 30 arc-sec, rows from 90 N, columns from 180 W
 _MASK_SHAPE = (21600, 43200)
-
-
-def cache_dir() -> Path:
-    """Folder for derived caches: ``$PERMAMAP_CACHE_DIR`` or ``~/.cache/permamap``."""
-    path = Path(os.environ.get("PERMAMAP_CACHE_DIR", Path.home() / ".cache" / "permamap"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def package_file(package: str, relative: str) -> Path:
@@ -67,9 +63,9 @@ def _mask_bits() -> np.ndarray:
             )
         bits = np.packbits(~ocean, axis=1)
         del ocean
-        tmp = target.with_suffix(f".tmp{os.getpid()}.npy")
-        np.save(tmp, bits)
-        os.replace(tmp, target)
+        # the temporary name keeps the .npy suffix, so np.save does not append another one
+        with atomic_path(target) as tmp:
+            np.save(tmp, bits)
     return np.load(target, mmap_mode="r")
 
 

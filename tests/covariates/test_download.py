@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from permamap.covariates.download import ChecksumError, DownloadError, NotFoundError, download
+from permamap.cache import cache_dir
+from permamap.covariates.download import (
+    ChecksumError,
+    DownloadError,
+    NotFoundError,
+    default_cache_dir,
+    download,
+)
+from permamap.errors import ConfigError
 
 PAYLOAD = bytes(range(256)) * 400  # 102,400 bytes
 DIGEST = hashlib.sha256(PAYLOAD).hexdigest()
@@ -101,3 +109,37 @@ def test_404_is_not_found(served: tuple[str, object], tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="HTTP 404"):
         download(f"{base}/nope.tif", tmp_path / "c", progress=False)
     assert list((tmp_path / "c").iterdir()) == []
+
+
+# --------------------------------------------------------------------------- one cache variable
+def test_downloads_live_in_the_cache_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PERMAMAP_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("PERMAMAP_DATA_DIR", raising=False)
+    assert cache_dir() == tmp_path / "cache" and cache_dir().is_dir()
+    assert default_cache_dir() == tmp_path / "cache" / "downloads"
+
+
+def test_retired_data_dir_alone_is_an_error_naming_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PERMAMAP_CACHE_DIR", raising=False)
+    monkeypatch.setenv("PERMAMAP_DATA_DIR", str(tmp_path / "dl"))
+    with pytest.raises(
+        ConfigError, match=r"PERMAMAP_DATA_DIR=.* is no longer read.*set PERMAMAP_CACHE_DIR"
+    ):
+        default_cache_dir()
+
+
+def test_retired_data_dir_beside_the_cache_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PERMAMAP_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("PERMAMAP_DATA_DIR", str(tmp_path / "elsewhere"))
+    with pytest.raises(ConfigError, match="unset PERMAMAP_DATA_DIR"):
+        cache_dir()
+    monkeypatch.setenv(
+        "PERMAMAP_DATA_DIR", str(tmp_path / "downloads")
+    )  # where downloads go anyway
+    assert default_cache_dir() == tmp_path / "downloads"

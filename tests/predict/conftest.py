@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestClassifier
 
-from permamap.grid import Grid
 from permamap.fileio import open_tiled
+from permamap.grid import Grid
 
 FEATURES = ["maat", "elevation", "snow_days"]
 

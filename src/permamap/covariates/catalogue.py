@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from ..fileio import atomic_path
 
 __all__ = ["FACTORS", "Factor", "factor_names", "write_catalogue"]
 
@@ -58,8 +59,8 @@ def write_catalogue(
     path: Path, sources: dict[str, str], window_years: int, factors: Iterable[Factor] = FACTORS
 ) -> Path:
     """Write ``factors.csv`` (name, unit, kind, source, window, description), atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as fh:
+    # csv.DictWriter into the temporary file (its \r\n row ends are the file's format)
+    with atomic_path(Path(path)) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(
             fh, fieldnames=["name", "unit", "kind", "source", "window", "description"]
         )
@@ -71,5 +72,4 @@ def write_catalogue(
                 f"{window_years} years centred on the epoch" if f.kind == "climate" else ""
             )
             writer.writerow(row)
-    os.replace(tmp, path)
-    return path
+    return Path(path)

@@ -8,10 +8,12 @@ Standard library only (``urllib``), so that no HTTP client becomes a dependency.
    (a server that ignores ranges restarts it from zero);
 3. checks the size against ``Content-Length`` and the SHA-256 against the expected digest
    (given, or read from ``<url>.sha256`` when ``checksum="sidecar"``);
-4. renames the part into place atomically (``os.replace``) and writes ``<name>.sha256``.
+4. renames the part into place atomically (``os.replace``) and writes ``<name>.sha256``
+   (atomically, through :mod:`permamap.fileio`).
 
 A failed check deletes the part and raises; an interrupted transfer keeps the part for the next
-call to resume. Partial outputs never carry the final name.
+call to resume. Partial outputs never carry the final name. Files go to ``cache_dir`` when given,
+else to :func:`default_cache_dir` (``$PERMAMAP_CACHE_DIR/downloads``, see :mod:`permamap.cache`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from typing import Literal
 
 from tqdm.auto import tqdm
 
+from permamap.cache import downloads_dir
 from permamap.errors import ConfigError, InputFileError
+from permamap.fileio import atomic_write_text
 
 __all__ = [
     "ChecksumError",
@@ -60,9 +64,12 @@ class NotFoundError(DownloadError):
 
 
 def default_cache_dir() -> Path:
-    """Download cache: ``$PERMAMAP_DATA_DIR`` or ``~/.cache/permamap/downloads``."""
-    root = os.environ.get("PERMAMAP_DATA_DIR")
-    return Path(root) if root else Path.home() / ".cache" / "permamap" / "downloads"
+    """Download cache: ``downloads/`` in :func:`permamap.cache.cache_dir` (``$PERMAMAP_CACHE_DIR``).
+
+    Raises :class:`~permamap.errors.ConfigError` when the retired ``PERMAMAP_DATA_DIR`` is set
+    (see :mod:`permamap.cache`).
+    """
+    return downloads_dir()
 
 
 def file_sha256(path: Path) -> str:
@@ -75,10 +82,7 @@ def file_sha256(path: Path) -> str:
 
 
 def _write_sidecar(path: Path, digest: str) -> None:
-    side = path.with_name(path.name + ".sha256")
-    tmp = side.with_name(side.name + ".tmp")
-    tmp.write_text(f"{digest}  {path.name}\n")
-    os.replace(tmp, side)
+    atomic_write_text(path.with_name(path.name + ".sha256"), f"{digest}  {path.name}\n")
 
 
 def _read_sidecar(path: Path) -> str | None:
@@ -170,7 +174,7 @@ def download(
     filename: str | None = None,
     sha256: str | None = None,
     checksum: Literal["given", "sidecar", "none"] = "given",
-    progress: bool = True,
+    progress: bool = False,
     retries: int = 3,
     timeout: float = 60.0,
 ) -> Path:
@@ -275,6 +279,9 @@ def download(
             f"{url}: SHA-256 {digest} does not match the expected {expected}; the download was "
             "deleted. Run again; if it persists the file changed on the server: update the digest"
         )
+    # Not fileio.atomic_path: the part is this download's resumable state, under a fixed name that
+    # outlives a failed call (a Range request resumes it), whereas atomic_path's temporary file is
+    # random and removed on failure. The rename itself is the same atomic os.replace.
     os.replace(part, target)
     _write_sidecar(target, digest)
     log.info("downloaded %s (%d bytes, sha256 %s)", target, size, digest[:12])

@@ -12,9 +12,10 @@ import rasterio
 from rasterio.windows import Window
 from tqdm.auto import tqdm
 
+from ..contracts import DEFAULT_TILE
 from ..errors import DataError
-from ..grid import Grid
 from ..fileio import atomic_path, check_on_grid, open_tiled
+from ..grid import Grid
 
 __all__ = [
     "CovariateSource",
@@ -22,7 +23,6 @@ __all__ = [
     "read_stack",
     "sample_stack",
     "stack_is_current",
-    "stack_path",
 ]
 
 log = logging.getLogger(__name__)
@@ -48,10 +48,6 @@ def stack_is_current(path: Path, grid: Grid, names: list[str]) -> bool:
         ) == list(names)
 
 
-def stack_path(folder: Path, epoch: int) -> Path:
-    return Path(folder) / f"stack_{epoch}.tif"
-
-
 def build_stack(
     source: CovariateSource,
     grid: Grid,
@@ -59,8 +55,8 @@ def build_stack(
     path: Path,
     *,
     window_years: int = 9,
-    tile_shape: tuple[int, int] = (512, 512),
-    progress: bool = True,
+    tile_shape: tuple[int, int] = DEFAULT_TILE,
+    progress: bool = False,
 ) -> Path:
     """Compute every factor for ``epoch`` tile by tile and write the stack at ``path`` atomically.
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -29,6 +28,7 @@ from rasterio.windows import Window
 from permamap.covariates.align import SourceLayer, read_aligned
 from permamap.covariates.download import NotFoundError, default_cache_dir, download
 from permamap.errors import ConfigError, InputFileError
+from permamap.fileio import atomic_write_text
 from permamap.grid import Grid
 
 __all__ = [
@@ -92,7 +92,7 @@ def download_copdem(
     cache_dir: Path | str | None = None,
     arcsec: int = 10,
     base: str | None = None,
-    progress: bool = True,
+    progress: bool = False,
 ) -> Path:
     """Download the tiles covering ``bounds`` into ``cache_dir``; return the folder.
 
@@ -113,9 +113,7 @@ def download_copdem(
         except NotFoundError:
             log.info("Copernicus DEM has no tile %s (ocean)", name)
             absent.add(name)
-    tmp = absent_file.with_name(absent_file.name + ".tmp")
-    tmp.write_text("".join(f"{n}\n" for n in sorted(absent)))
-    os.replace(tmp, absent_file)
+    atomic_write_text(absent_file, "".join(f"{n}\n" for n in sorted(absent)))
     return folder
 
 
@@ -167,9 +165,7 @@ def build_mosaic_vrt(tiles: list[Path], vrt_path: Path) -> Path:
         f"    <NoDataValue>{nodata}</NoDataValue>\n" + "\n".join(sources) + "\n"
         "  </VRTRasterBand>\n</VRTDataset>\n"
     )
-    tmp = vrt_path.with_name(vrt_path.name + ".tmp")
-    tmp.write_text(xml)
-    os.replace(tmp, vrt_path)
+    atomic_write_text(vrt_path, xml)
     return vrt_path
 
 

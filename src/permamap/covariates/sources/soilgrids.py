@@ -120,7 +120,7 @@ def download_soilgrids(
     depth: str = "0-5cm",
     stat: str = "mean",
     base: str = SOILGRIDS_BASE,
-    progress: bool = True,
+    progress: bool = False,
 ) -> Path:
     """Download a SoilGrids layer's VRT and the tiles intersecting ``bounds`` (lon/lat).
 

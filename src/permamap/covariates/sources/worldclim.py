@@ -117,7 +117,7 @@ def download_worldclim_monthly(
     cru: str = "4.09",
     base: str = WORLDCLIM_BASE,
     sha256: dict[str, str] | None = None,
-    progress: bool = True,
+    progress: bool = False,
 ) -> list[Path]:
     """Download the decade archives holding ``years`` (resumable, cached); return their paths.
 
