@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from permamap.errors import InputFileError
+from permamap.layout import RunLayout
 from permamap.report import headline_values, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -119,6 +120,21 @@ def test_damaged_inputs_do_not_break_the_page(run_folder, tmp_path: Path) -> Non
     assert "could not be built" in text
     assert "change/area_by_epoch.csv not found; showing summary.json totals" in text
     assert 'id="map-2000"' in text  # the rest of the page is still there
+
+
+def test_write_report_takes_a_run_layout(run_folder, tmp_path: Path) -> None:
+    run, _ = run_folder
+    lay = RunLayout(run)
+    page = write_report(lay, out=tmp_path / "page.html", coastlines="none")
+    assert page == tmp_path / "page.html"
+    text = page.read_text(encoding="utf-8")
+    # files are named relative to the run folder, as the layout names them
+    assert f"<code>{lay.relative(lay.change_map(2000, 2020))}</code>" in text
+    assert f"<code>{lay.relative(lay.map(2020))}</code>" in text
+    # consecutive epoch pairs and the first → last span, in time order
+    shown = [text.index(f"<h3>{a} → {b}</h3>") for a, b in lay.find_transitions()]
+    assert len(shown) == 3 and shown == sorted(shown)
+    assert [p.name for p in tmp_path.iterdir()] == ["page.html"]  # no temporary file left
 
 
 def test_missing_run_folder_is_an_error(tmp_path: Path) -> None:

@@ -1,8 +1,10 @@
 """The visual report: ``report.html`` for a run folder and quick PNGs of any output raster.
 
+>>> from permamap.layout import RunLayout             # doctest: +SKIP
 >>> from permamap.report import write_report, show  # doctest: +SKIP
->>> write_report(Path("out/demo"))                   # doctest: +SKIP
->>> show(Path("out/demo/maps/permafrost_2020.tif"), band=2)  # doctest: +SKIP
+>>> run = RunLayout(Path("out/demo"))                # doctest: +SKIP
+>>> write_report(run)                                # doctest: +SKIP
+>>> show(run.map(2020), band=2)                      # doctest: +SKIP
 """
 
 from __future__ import annotations

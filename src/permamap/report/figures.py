@@ -353,7 +353,7 @@ def _scatter_sites(ax: Any, points: pd.DataFrame) -> None:
 
 # -- charts ---------------------------------------------------------------------------------------
 def cv_summary(scores: pd.DataFrame) -> pd.DataFrame:
-    """Mean, sd and fold count per model × scheme × metric from a tidy ``cv_scores.csv``."""
+    """Mean, sd and fold count per model × scheme × metric from the tidy CV score table."""
     needed = {"model", "scheme", "metric", "value"}
     missing = needed - set(scores.columns)
     if missing:
@@ -414,7 +414,8 @@ def importance_figure(
     df = pd.DataFrame(list(importance))
     if df.empty or "feature" not in df or "permutation_mean" not in df:
         raise InputFileError(
-            "selection.json 'importance' needs entries with 'feature' and 'permutation_mean'"
+            "the selection's 'importance' ranking needs entries with 'feature' and "
+            f"'permutation_mean'; got {len(df)} entries with keys {sorted(map(str, df.columns))}"
         )
     df = df.sort_values("permutation_mean")
     sd = df["permutation_sd"] if "permutation_sd" in df else None

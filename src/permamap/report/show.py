@@ -8,10 +8,9 @@ colour bar, anything else a 2–98 % stretch.
 from __future__ import annotations
 
 import logging
-import os
-import uuid
 from pathlib import Path
 
+from .. import fileio
 from .figures import figure_to_png, raster_figure, read_raster_view
 
 __all__ = ["show"]
@@ -33,7 +32,9 @@ def show(
     Parameters
     ----------
     tif : Path
-        Any GeoTIFF, typically ``maps/permafrost_<year>.tif`` or ``change/change_<a>_<b>.tif``.
+        Any GeoTIFF, typically a map or a change map of a run folder
+        (:meth:`RunLayout.map <permamap.layout.RunLayout.map>`,
+        :meth:`RunLayout.change_map <permamap.layout.RunLayout.change_map>`).
     png : Path, optional
         Output path; ``<tif stem>.png`` (``<stem>_b<band>.png`` for bands other than 1) next to
         the input by default.
@@ -65,12 +66,6 @@ def show(
     label = (view.description or f"band {band}").split(" (")[0]  # codes are in the legend
     title = f"{tif.name} — {label}" + (f" — epoch {epoch}" if epoch else "")
     data = figure_to_png(raster_figure(view, title, coastlines=coastlines), dpi=dpi)
-    png.parent.mkdir(parents=True, exist_ok=True)
-    tmp = png.with_name(f".{png.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, png)
-    finally:
-        tmp.unlink(missing_ok=True)
+    fileio.atomic_write_bytes(png, data)  # creates the parent folder
     logger.info("wrote %s (band %d of %s, decimated %d×)", png, band, tif, view.decimation)
     return png

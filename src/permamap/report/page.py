@@ -1,0 +1,183 @@
+"""The report page: what every section shares (the run folder, its summary) and the HTML shell.
+
+:class:`Page` collects sections; each is built on its own, and a section whose input is damaged
+becomes a visible note instead of ending the report. :func:`render` wraps the sections in the
+self-contained page (inline CSS, no script, nothing loaded from the network).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import rasterio
+
+from ..layout import RunLayout
+from .markup import esc, missing
+
+__all__ = ["READ_ERRORS", "Page", "read_json", "render"]
+
+logger = logging.getLogger(__name__)
+
+# What a section may fail on when an input is damaged; anything else is a bug and propagates.
+READ_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    ValueError,
+    KeyError,
+    TypeError,
+    IndexError,
+    rasterio.errors.RasterioError,
+)
+
+# Sentinel epochs that turn a RunLayout path into the pattern a note names
+# ("maps/permafrost_<year>.tif") without spelling the file name outside permamap.layout.
+_SENTINELS = (1111, 2222)
+
+_CSS = """
+:root { --ink:#1d2630; --muted:#5b6774; --line:#d8dee4; --accent:#1f5f8b; --bg:#fbfcfd; }
+* { box-sizing: border-box; }
+body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
+       color: var(--ink); background: var(--bg); margin: 0; }
+header { background: #12344d; color: #fff; padding: 1.2rem 2rem; }
+header h1 { margin: 0 0 .3rem; font-size: 1.6rem; }
+header p { margin: 0; color: #c9d6e2; font-size: .9rem; }
+nav { position: sticky; top: 0; background: #fff; border-bottom: 1px solid var(--line);
+      padding: .4rem 2rem; z-index: 1; font-size: .9rem; }
+nav a { margin-right: 1rem; color: var(--accent); text-decoration: none; }
+main { max-width: 1180px; margin: 0 auto; padding: 1rem 2rem 3rem; }
+section { margin: 2rem 0; }
+h2 { border-bottom: 2px solid var(--line); padding-bottom: .3rem; font-size: 1.3rem; }
+h3 { font-size: 1.05rem; margin: 1.4rem 0 .4rem; }
+table { border-collapse: collapse; margin: .5rem 0 1rem; font-size: .88rem; background: #fff; }
+th, td { border: 1px solid var(--line); padding: .25rem .6rem; text-align: left;
+         vertical-align: top; }
+th { background: #eef2f6; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+figure { margin: .8rem 0 1.4rem; }
+figure img { max-width: 100%; height: auto; border: 1px solid var(--line); background: #fff; }
+figcaption { color: var(--muted); font-size: .85rem; margin-top: .3rem; }
+.missing { color: #8a4b08; background: #fff6e5; border-left: 4px solid #f0a030;
+           padding: .4rem .8rem; }
+.note { color: var(--muted); background: #f1f5f9; border-left: 4px solid var(--accent);
+        padding: .5rem .9rem; font-size: .9rem; }
+.cards { display: flex; flex-wrap: wrap; gap: 1rem; }
+.card { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: .8rem 1rem;
+        min-width: 15rem; }
+.card h3 { margin-top: 0; }
+details summary { cursor: pointer; color: var(--accent); margin: .4rem 0; }
+code { background: #eef2f6; padding: 0 .25rem; border-radius: 3px; }
+footer { color: var(--muted); font-size: .8rem; text-align: center; padding: 2rem; }
+"""
+
+
+def read_json(path: Path) -> Any:
+    """The parsed JSON file at ``path``."""
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+class Page:
+    """Collects the sections of one report; each section is built independently.
+
+    Parameters
+    ----------
+    layout : RunLayout
+        The run folder the page describes; every file the sections read comes from it.
+    coastlines : {"land-mask", "data-mask", "none"}
+        Coastline source for the maps (see :mod:`permamap.report.figures`).
+    max_pixels : int
+        Longest side of the decimated map images.
+
+    Attributes
+    ----------
+    summary : dict or None
+        The run's summary, or None when it is missing or unreadable (``summary_note`` says which).
+    sections : list of (id, title, body HTML)
+        The sections added so far, in page order.
+    """
+
+    def __init__(self, layout: RunLayout, coastlines: str, max_pixels: int) -> None:
+        self.layout = layout
+        self.coastlines = coastlines
+        self.max_pixels = max_pixels
+        self.sections: list[tuple[str, str, str]] = []
+        self.summary: dict[str, Any] | None = None
+        self.summary_note = ""
+        name = self.name(layout.summary)
+        if layout.summary.is_file():
+            try:
+                self.summary = read_json(layout.summary)
+            except (OSError, ValueError) as exc:
+                self.summary_note = f"{name} could not be read ({exc})"
+                logger.warning("report: %s", self.summary_note)
+        else:
+            self.summary_note = f"{name} was not found in this run folder"
+
+    def add(self, ident: str, title: str, build: Callable[[Page], str]) -> None:
+        """Build one section with ``build(self)``; a damaged input becomes a note in it."""
+        try:
+            body = build(self)
+        except READ_ERRORS as exc:
+            logger.warning("report section %r could not be built: %s", title, exc, exc_info=True)
+            body = missing(f"this section could not be built ({esc(exc)})")
+        self.sections.append((ident, title, body))
+
+    def name(self, path: Path) -> str:
+        """How the page names a file of the run folder: relative to it, POSIX style."""
+        return self.layout.relative(path)
+
+    def pattern(self, path_for: Callable[..., Path], *placeholders: str) -> str:
+        """The file-name pattern of a per-epoch path, e.g. ``maps/permafrost_<year>.tif``.
+
+        ``path_for`` is a :class:`RunLayout` method taking one epoch per placeholder.
+        """
+        sentinels = _SENTINELS[: len(placeholders)]
+        text = self.name(path_for(*sentinels))
+        for sentinel, placeholder in zip(sentinels, placeholders, strict=True):
+            text = text.replace(str(sentinel), f"<{placeholder}>")
+        return text
+
+
+def render(page: Page, generated: str) -> str:
+    """The whole HTML document: header (run, epochs, grid, time), navigation, sections, footer."""
+    s = page.summary or {}
+    version = esc(s.get("version", "?"))
+    epochs = ", ".join(str(e) for e in s.get("epochs", [])) or "?"
+    grid = s.get("grid") or {}
+    grid_txt = (
+        f"{esc(grid.get('crs', '?'))}, {grid.get('height', '?')} × {grid.get('width', '?')} cells"
+        if grid
+        else "grid unknown"
+    )
+    run_name = esc(page.layout.root.name)
+    nav = "".join(f'<a href="#{esc(i)}">{esc(t)}</a>' for i, t, _ in page.sections)
+    body = "".join(
+        f'<section id="{esc(i)}"><h2>{esc(t)}</h2>{b}</section>' for i, t, b in page.sections
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="permamap {version}">
+<title>permamap report — {run_name}</title>
+<style>{_CSS}</style>
+</head>
+<body>
+<header>
+<h1>Permafrost distribution and change</h1>
+<p>permamap {version} · epochs {esc(epochs)} · {grid_txt} · run folder
+<code>{run_name}</code> · generated {esc(generated)}</p>
+</header>
+<nav>{nav}</nav>
+<main>
+{body}
+</main>
+<footer>Made by permamap {version}. Self-contained page: every figure is embedded; no network
+access is needed.</footer>
+</body>
+</html>
+"""
