@@ -43,9 +43,6 @@ precip = "{real}/cmap-precip-ltm/precip.mon.ltm.nc"
 type = "etopo20"
 path = "{real}/ferret-etopo/etopo20.cdf"
 
-[sites]
-source = "files"
-
 [[sites.inputs]]
 type = "table"
 path = "{real}/gtnp-pages-seed/gtnp_pages_seed.csv"

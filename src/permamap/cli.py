@@ -74,7 +74,7 @@ def _config(
 
     cfg = load_config(config) if config else demo_config()
     if out:
-        cfg = cfg.with_out(out)
+        cfg = cfg.with_out_dir(out)
     return cfg.with_compute(n_jobs, scheduler)
 
 
@@ -96,7 +96,9 @@ def demo(ctx: click.Context, out: Path, n_jobs: int | None, scheduler: str | Non
 
 @main.command("run")
 @click.argument("config", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Override [run].out.")
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="Run folder (overrides [run].out)."
+)
 @_compute_options
 @click.pass_context
 @_friendly
@@ -109,7 +111,9 @@ def run_cmd(
 
 @main.command("map")
 @click.argument("config", type=click.Path(path_type=Path), required=False)
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Override [run].out.")
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="Run folder (overrides [run].out)."
+)
 @click.option("--dry-run", is_flag=True, help="Only print cells, tiles, time, memory and disk.")
 @_compute_options
 @click.pass_context
@@ -126,37 +130,37 @@ def map_cmd(
 
     Resumable: an interrupted run computes only the tiles it lacks.
     """
-    from .covariates.stack import stack_path
     from .pipeline import load_trained, map_dry_run, map_stage
 
     cfg = _config(config, out, n_jobs, scheduler)
-    model, features, card, aoa = load_trained(cfg)
-    stacks = {e: stack_path(cfg.out / "covariates", e) for e in cfg.epochs}
+    trained = load_trained(cfg)
+    stacks = {e: cfg.layout.stack(e) for e in cfg.epochs}
     if dry_run:
-        click.echo(map_dry_run(cfg, model, features, stacks, aoa))
+        click.echo(map_dry_run(cfg, trained, stacks))
         return
-    maps = map_stage(
-        cfg, model, features, stacks, str(card.get("model", "model")), aoa=aoa,
-        progress=ctx.obj["progress"],
-    )  # fmt: skip
+    maps = map_stage(cfg, trained, stacks, progress=ctx.obj["progress"])
     for path in maps.values():
         click.echo(str(path))
 
 
 @main.command()
 @click.argument("config", type=click.Path(path_type=Path), required=False)
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Override [run].out.")
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="Run folder (overrides [run].out)."
+)
 @click.pass_context
 @_friendly
 def sites(ctx: click.Context, config: Path | None, out: Path | None) -> None:
     """Run the covariate and site stages only and print kept/dropped sites by source and rule."""
-    from .pipeline import covariate_source, covariate_stage, site_stage
+    from .pipeline import covariate_source, covariate_stage, site_stage, write_site_outputs
     from .sites import summarize
 
     cfg = _config(config, out, None, None)
-    stacks = covariate_stage(cfg, covariate_source(cfg), ctx.obj["progress"])
-    table, report, _ = site_stage(cfg, stacks)
-    click.echo(summarize(table, report).to_string())
+    source = covariate_source(cfg)
+    stacks = covariate_stage(cfg, source, ctx.obj["progress"])
+    result = site_stage(cfg, stacks, source)
+    write_site_outputs(cfg.layout, result)
+    click.echo(summarize(result.sites, result.qc_report).to_string())
 
 
 @main.command()

@@ -3,7 +3,7 @@
 A run config looks like ``src/permamap/demo/demo.toml``::
 
     [run]
-    out = "out/demo"
+    out = "out/demo"             # the run folder (permamap.layout.RunLayout)
     epochs = [2000, 2005, 2010, 2015, 2020]
     window_years = 9
     seed = 0
@@ -18,8 +18,8 @@ A run config looks like ``src/permamap/demo/demo.toml``::
     [covariates]
     source = "demo"              # the virtual world; "real" reads [covariates.real]
 
-    [sites]
-    source = "demo"              # or [[sites.inputs]] tables: type = "table" | "gtnp" | "permos" | "ghcn"
+    [[sites.inputs]]             # one table per input, in order
+    type = "demo"                # the virtual world's sites; or "table" | "gtnp" | "permos" | "ghcn"
 
     [qc]                         # permamap.sites.QCSettings fields
     [models]                     # permamap.selection.ModelSettings fields, or profile = "demo" | "published"
@@ -34,8 +34,10 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from .contracts import DEFAULT_TILE
 from .errors import ConfigError, InputFileError
 from .grid import Grid
+from .layout import RunLayout
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -44,7 +46,7 @@ else:  # pragma: no cover
 
 __all__ = ["RunConfig", "demo_config", "load_config"]
 
-#: keys of ``[change]``: options of :func:`permamap.change.run_change_stage`
+#: keys of ``[change]``: options of :func:`permamap.change.change_stage`
 CHANGE_KEYS = frozenset(
     {"reference", "reference_kind", "reference_nodata", "reference_epochs", "regions",
      "region_name_column", "lat_band_deg", "elevation_edges_m"}
@@ -56,18 +58,19 @@ _SECTIONS = {"run", "grid", "covariates", "sites", "qc", "models", "change", "wo
 class RunConfig:
     """A validated run configuration."""
 
-    out: Path
+    out_dir: Path
     epochs: tuple[int, ...]
     grid: Grid
     window_years: int = 9
-    seed: int = 0
+    random_state: int = 0  # ``[run] seed``
     n_jobs: int = -1
     scheduler: str | None = (
         None  # dask.distributed address, "local" for a LocalCluster, None = local pool
     )
-    tile_shape: tuple[int, int] = (512, 512)
+    tile_shape: tuple[int, int] = DEFAULT_TILE
     covariates: dict[str, Any] = field(default_factory=lambda: {"source": "demo"})
-    sites: dict[str, Any] = field(default_factory=lambda: {"source": "demo"})
+    #: ``[[sites.inputs]]`` tables in order; ``[sites] source = "demo"`` is the input ``{type = "demo"}``
+    site_inputs: tuple[dict[str, Any], ...] = ({"type": "demo"},)
     qc: dict[str, Any] = field(default_factory=dict)
     models: dict[str, Any] = field(default_factory=lambda: {"profile": "demo"})
     change: dict[str, Any] = field(default_factory=dict)
@@ -75,11 +78,12 @@ class RunConfig:
     base_dir: Path = Path(".")
 
     @property
-    def is_demo(self) -> bool:
-        return self.covariates.get("source") == "demo"
+    def layout(self) -> RunLayout:
+        """The paths of this run's folder."""
+        return RunLayout(self.out_dir)
 
-    def with_out(self, out: Path) -> RunConfig:
-        return replace(self, out=Path(out))
+    def with_out_dir(self, out_dir: Path) -> RunConfig:
+        return replace(self, out_dir=Path(out_dir))
 
     def with_compute(self, n_jobs: int | None = None, scheduler: str | None = None) -> RunConfig:
         """A copy with the command line's ``--jobs`` / ``--scheduler`` applied (None keeps the file's)."""
@@ -132,7 +136,7 @@ def parse_config(
         grid = Grid.from_bounds(tuple(bounds), res=res, crs=str(grid_t.get("crs", "EPSG:4326")))
     except ConfigError as exc:
         raise ConfigError(f"{source} [grid]: {exc}") from None
-    tile = tuple(grid_t.get("tile", [512, 512]))
+    tile = tuple(grid_t.get("tile", list(DEFAULT_TILE)))
     if len(tile) != 2 or not all(isinstance(t, int) and t > 0 for t in tile):
         raise ConfigError(
             f"{source} [grid].tile = {list(tile)!r} must be two positive integers, e.g. [512, 512]"
@@ -157,22 +161,46 @@ def parse_config(
         )
     out = Path(str(run.get("out", "out/run")))
     return RunConfig(
-        out=out if out.is_absolute() else base_dir / out,
+        out_dir=out if out.is_absolute() else base_dir / out,
         epochs=tuple(sorted(epochs)),
         grid=grid,
         window_years=window_years,
-        seed=int(run.get("seed", 0)),
+        random_state=int(run.get("seed", 0)),
         n_jobs=int(run.get("n_jobs", -1)),
         scheduler=scheduler,
         tile_shape=(int(tile[0]), int(tile[1])),
         covariates=dict(data.get("covariates", {"source": "demo"})),
-        sites=dict(data.get("sites", {"source": "demo"})),
+        site_inputs=_site_inputs(data.get("sites", {"source": "demo"}), source),
         qc=dict(data.get("qc", {})),
         models=dict(data.get("models", {"profile": "demo"})),
         change=change,
         world=dict(data.get("world", {})),
         base_dir=base_dir,
     )
+
+
+def _site_inputs(sites: dict[str, Any], source: str) -> tuple[dict[str, Any], ...]:
+    """``[sites]`` → the list of site inputs: ``source = "demo"`` is the input ``{type = "demo"}``."""
+    sites = dict(sites)
+    kind = sites.pop("source", None)
+    inputs = sites.pop("inputs", [])
+    if sites:
+        raise ConfigError(
+            f"{source} [sites] has unknown key(s) {sorted(sites)}; allowed: source, inputs"
+        )
+    if not isinstance(inputs, list) or not all(isinstance(i, dict) for i in inputs):
+        raise ConfigError(
+            f"{source} [sites].inputs must be [[sites.inputs]] tables, e.g. "
+            '[[sites.inputs]] type = "gtnp", path = "boreholes.csv"'
+        )
+    if kind == "demo":
+        return ({"type": "demo"}, *inputs)
+    if kind is not None:
+        raise ConfigError(
+            f'{source} [sites].source = {kind!r} is unknown; use "demo" for the virtual world\'s '
+            "sites, or drop it and list your files as [[sites.inputs]] tables"
+        )
+    return tuple(inputs)
 
 
 def load_config(path: Path | str) -> RunConfig:
@@ -189,8 +217,8 @@ def load_config(path: Path | str) -> RunConfig:
     return parse_config(data, source=str(path), base_dir=path.parent)
 
 
-def demo_config(out: Path | str = "out/demo") -> RunConfig:
+def demo_config(out_dir: Path | str = "out/demo") -> RunConfig:
     """The built-in configuration of the virtual world (``permamap demo``)."""
     text = files("permamap.demo").joinpath("demo.toml").read_text()
     cfg = parse_config(tomllib.loads(text), source="permamap/demo/demo.toml")
-    return cfg.with_out(Path(out))
+    return cfg.with_out_dir(Path(out_dir))

@@ -1,60 +1,78 @@
-"""``run(config)``: the stages in order, each an importable function; no maths here."""
+"""``run(config)``: the stages in order, and the only module that writes a run's outputs.
+
+Each stage is an importable function in the module that owns its concept; it takes typed inputs
+and returns a result object (:func:`permamap.sites.build_sites`, :func:`permamap.features.feature_table`,
+:func:`permamap.selection.model_stage`, :func:`permamap.predict.predict_map`,
+:func:`permamap.change.change_stage`). This module turns the config into their arguments, calls
+them in order and writes what they return into the run folder (:class:`permamap.layout.RunLayout`)
+through :mod:`permamap.fileio`. Rasters too large for memory (stacks, maps, change maps, truth
+maps) are streamed by their stage, tile by tile, into the paths the layout names. No maths here.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 import rasterio
+from rasterio.windows import Window
 from tqdm.auto import tqdm
 
 from . import __version__
-from .aoa import AOAReference, fit_aoa
+from .change import ChangeResult, change_stage
 from .config import RunConfig
+from .contracts import TRUTH_NODATA
 from .covariates.catalogue import write_catalogue
-from .covariates.stack import (
-    CovariateSource,
-    build_stack,
-    sample_stack,
-    stack_is_current,
-    stack_path,
-)
-from .errors import ConfigError, InputFileError
+from .covariates.stack import CovariateSource, build_stack, sample_stack, stack_is_current
+from .errors import ConfigError
 from .features import feature_table
+from .fileio import open_tiled, scratch_path, to_cog, write_csv, write_json, write_parquet
 from .grid import Grid
-from .modelio import atomic_write_text
+from .layout import RunLayout
+from .modelio import ModelArtefact, load_artefact, save_model
 from .predict import estimate_map, predict_map
-from .fileio import open_tiled, scratch_path, to_cog
+from .selection import ModelSettings, ModelStageResult, model_stage
 
 __all__ = [
+    "SiteStageResult",
+    "covariate_source",
     "covariate_stage",
     "feature_stage",
+    "load_trained",
+    "map_dry_run",
     "map_stage",
+    "model_settings",
     "run",
     "site_stage",
     "truth_stage",
+    "write_change_outputs",
+    "write_model_outputs",
+    "write_site_outputs",
 ]
 
 log = logging.getLogger(__name__)
 
 
-def _world(cfg: RunConfig) -> Any:
-    from .demo.world import VirtualWorld, WorldSettings
+class TruthSource(Protocol):
+    """A covariate source that also knows the true map (the virtual world)."""
 
-    return VirtualWorld(WorldSettings(**cfg.world))
+    def truth(self, grid: Grid, epoch: int, window: Window, window_years: int) -> np.ndarray: ...
 
 
+# ================================================================== covariates
 def covariate_source(cfg: RunConfig) -> CovariateSource:
-    """The configured source of factors: the virtual world or real data."""
+    """The configured source of factors: ``[covariates] source = "demo"`` or ``"real"``."""
     kind = cfg.covariates.get("source", "demo")
     if kind == "demo":
-        return _world(cfg)
+        from .demo.world import VirtualWorld, WorldSettings
+
+        return VirtualWorld(WorldSettings(**cfg.world))
     if kind == "real":
         from .covariates.sources.from_config import sources_from_config
 
@@ -64,14 +82,17 @@ def covariate_source(cfg: RunConfig) -> CovariateSource:
 
 
 def covariate_stage(
-    cfg: RunConfig, source: CovariateSource, progress: bool = True
+    cfg: RunConfig, source: CovariateSource, progress: bool = False
 ) -> dict[int, Path]:
-    """Build the factor stack of every epoch (reused when it already exists for this grid)."""
-    folder = cfg.out / "covariates"
-    folder.mkdir(parents=True, exist_ok=True)
+    """The factor stack of every epoch, streamed to ``covariates/stack_<year>.tif``.
+
+    A stack already on the run's grid with the same factors is reused; ``factors.csv`` records
+    each factor's source and window.
+    """
+    lay = cfg.layout
     paths = {}
     for epoch in cfg.epochs:
-        path = stack_path(folder, epoch)
+        path = lay.stack(epoch)
         if not stack_is_current(path, cfg.grid, list(source.factor_names)):
             build_stack(
                 source,
@@ -84,13 +105,27 @@ def covariate_stage(
             )
         paths[epoch] = path
     sources = source.sources() if hasattr(source, "sources") else {}
-    write_catalogue(folder / "factors.csv", sources, cfg.window_years)
+    write_catalogue(lay.factors, sources, cfg.window_years)
     return paths
 
 
-def _land_at(grid: Grid) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    from rasterio.windows import Window
+# ================================================================== sites
+@dataclass(frozen=True, eq=False)
+class SiteStageResult:
+    """The QC'd sites, the QC report and the files the site readers rendered."""
 
+    sites: pd.DataFrame
+    qc_report: pd.DataFrame
+    rendered: dict[str, Any]
+    notes: list[str]
+
+    @property
+    def n_dropped(self) -> int:
+        report = self.qc_report
+        return int((report["action"] == "dropped").sum()) if len(report) else 0
+
+
+def _land_at(grid: Grid) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     from .landmask import land_fraction
 
     def is_land(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -104,193 +139,141 @@ def _land_at(grid: Grid) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
 
 
 def site_stage(
-    cfg: RunConfig, stacks: dict[int, Path]
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Read the configured site sources, QC them against the land mask and the MAAT layer, write ``sites/``."""
-    from .sites import (
-        QCSettings,
-        build_sites,
-        read_ghcnm,
-        stations_nonpermafrost,
-        write_ghcnm,
-        write_sites,
+    cfg: RunConfig, stacks: dict[int, Path], source: CovariateSource | None = None
+) -> SiteStageResult:
+    """Read every ``[[sites.inputs]]`` table and QC the sites against the land mask and MAAT.
+
+    ``source`` is the run's covariate source; the virtual world's site reader (``type = "demo"``)
+    samples its sites from it.
+    """
+    from .sites import QCSettings, build_sites
+    from .sites.inputs import SiteReadContext, read_site_inputs
+
+    inputs = read_site_inputs(
+        cfg.site_inputs,
+        SiteReadContext(
+            base_dir=cfg.base_dir,
+            grid=cfg.grid,
+            epochs=tuple(cfg.epochs),
+            window_years=cfg.window_years,
+            random_state=cfg.random_state,
+            world=source,
+        ),
     )
-
-    out = cfg.out / "sites"
-    extra: dict[str, Any] = {}
-    if cfg.sites.get("source", "demo") == "demo":
-        from .demo.sites import sample_sites
-
-        demo = sample_sites(_world(cfg), cfg.grid, list(cfg.epochs), seed=cfg.seed + 7)
-        inputs = out / "input"
-        inputs.mkdir(parents=True, exist_ok=True)
-        inv, dat = write_ghcnm(
-            demo.stations,
-            demo.station_monthly,
-            inputs / "ghcnm.tavg.virtual.inv",
-            inputs / "ghcnm.tavg.virtual.dat",
-        )
-        demo.boreholes.to_csv(inputs / "boreholes.csv", index=False)
-        demo.planted.to_csv(inputs / "planted_defects.csv", index=False)
-        inventory, monthly = read_ghcnm(inv, dat)
-        stations = stations_nonpermafrost(
-            inventory, monthly, list(cfg.epochs), window=cfg.window_years
-        )
-        raw = pd.concat([demo.boreholes, stations], ignore_index=True)
-        extra["planted"] = demo.planted
-    else:
-        raw = read_site_inputs(cfg)
 
     def maat(lon: np.ndarray, lat: np.ndarray, epoch: int) -> np.ndarray:
         return sample_stack(stacks[epoch], cfg.grid, lon, lat, ["maat"])[:, 0]
 
     sites, report = build_sites(
-        raw,
+        inputs.raw,
         cfg.grid,
         list(cfg.epochs),
         is_land=_land_at(cfg.grid),
         maat=maat,
         settings=QCSettings.from_dict(cfg.qc),
     )
-    write_sites(sites, report, out)
-    return sites, report, extra
+    return SiteStageResult(sites, report, dict(inputs.rendered), list(inputs.notes))
 
 
-def read_site_inputs(cfg: RunConfig) -> pd.DataFrame:
-    """Read every ``[[sites.inputs]]`` table of a real-data config into one raw site table."""
-    from . import sites as S
+def write_site_outputs(layout: RunLayout, result: SiteStageResult) -> None:
+    """``sites/sites.parquet`` + ``qc_report.csv`` (together), and the readers' rendered inputs."""
+    from .fileio import atomic_write_bytes, atomic_write_text
+    from .sites import write_sites
 
-    tables = []
-    for i, spec in enumerate(cfg.sites.get("inputs", [])):
-        spec = dict(spec)
-        kind = spec.pop("type", None)
-        if "path" not in spec:
-            raise ConfigError(f"[[sites.inputs]] #{i + 1} lacks `path`; add the file to read")
-        path = cfg.base_dir / spec.pop("path")
-        if kind == "table":
-            tables.append(S.read_table(path, **spec))
-        elif kind == "gtnp":
-            tables.append(S.read_gtnp(path, epochs=list(cfg.epochs), **spec))
-        elif kind == "permos":
-            tables.append(S.read_permos(path, epochs=list(cfg.epochs), **spec))
-        elif kind == "ghcn":
-            inventory, monthly = S.read_ghcnm(path, cfg.base_dir / spec.pop("data"))
-            tables.append(
-                S.stations_nonpermafrost(
-                    inventory, monthly, list(cfg.epochs), window=cfg.window_years, **spec
-                )
-            )
+    for name, content in result.rendered.items():
+        target = layout.site_inputs_dir / name
+        if isinstance(content, pd.DataFrame):
+            write_csv(content, target)
+        elif isinstance(content, bytes):
+            atomic_write_bytes(target, content)
         else:
-            raise ConfigError(
-                f'[[sites.inputs]] #{i + 1} has type = {kind!r}; use "table", "gtnp", "permos" or "ghcn"'
-            )
-    if not tables:
-        raise ConfigError(
-            '[sites] has no inputs; add [[sites.inputs]] tables or use source = "demo"'
-        )
-    return pd.concat(tables, ignore_index=True)
+            atomic_write_text(target, str(content))
+    write_sites(result.sites, result.qc_report, layout.sites, layout.qc_report)
 
 
+# ================================================================== features and model
 def feature_stage(
     cfg: RunConfig, sites: pd.DataFrame, stacks: dict[int, Path], names: list[str]
 ) -> pd.DataFrame:
-    """Factor values at the sites; written to ``models/feature_table.parquet``."""
-    table = feature_table(
+    """Factor values at the sites (one row per site and epoch)."""
+    return feature_table(
         sites, names, lambda epoch, lon, lat: sample_stack(stacks[epoch], cfg.grid, lon, lat, names)
     )
-    (cfg.out / "models").mkdir(parents=True, exist_ok=True)
-    table.to_parquet(cfg.out / "models" / "feature_table.parquet", index=False)
-    return table
 
 
-def aoa_reference(
-    table: pd.DataFrame, features: list[str], selection: dict[str, Any], folds: np.ndarray | None
-) -> AOAReference:
-    """The area-of-applicability reference of the final model (Meyer & Pebesma 2021).
-
-    Factors are weighted by their permutation importance from ``selection.json`` (equal weights
-    when none is positive); ``folds`` are the spatial-CV folds of the training rows.
-    """
-    imp = {d["feature"]: d.get("permutation_mean") for d in selection.get("importance", [])}
-    weights = np.array([max(float(imp.get(f) or 0.0), 0.0) for f in features])
-    return fit_aoa(
-        table[features].to_numpy(float),
-        weights=weights if weights.sum() > 0 else None,
-        folds=folds,
-    )
+def model_settings(cfg: RunConfig) -> ModelSettings:
+    """``[models]`` → :class:`permamap.selection.ModelSettings` (``profile`` picks the base)."""
+    models_cfg = dict(cfg.models)
+    profile = models_cfg.pop("profile", "demo")
+    base = ModelSettings.published() if profile == "published" else ModelSettings.demo()
+    models_cfg.setdefault("prediction_bounds", list(cfg.grid.bounds))
+    return ModelSettings.from_dict({**base.to_dict(), **models_cfg})
 
 
+def write_model_outputs(layout: RunLayout, table: pd.DataFrame, result: ModelStageResult) -> None:
+    """``models/``: the feature table, CV scores, selection record and the model artefact."""
+    write_parquet(table, layout.feature_table)
+    write_csv(result.scores, layout.cv_scores)
+    write_json(layout.selection, result.selection, allow_nan=False, newline=True)
+    save_model(result.model, result.card, layout.model, layout.model_card, aoa=result.aoa)
+
+
+def load_trained(cfg: RunConfig) -> ModelArtefact:
+    """The saved final model of the run folder: estimator, card and area-of-applicability reference."""
+    return load_artefact(cfg.layout.model, cfg.layout.model_card)
+
+
+# ================================================================== maps
 def map_stage(
-    cfg: RunConfig,
-    model: Any,
-    features: list[str],
-    stacks: dict[int, Path],
-    model_name: str,
-    *,
-    aoa: AOAReference | None = None,
-    progress: bool = True,
+    cfg: RunConfig, trained: ModelArtefact, stacks: dict[int, Path], progress: bool = False
 ) -> dict[int, Path]:
-    """Predict one map per epoch: ``maps/permafrost_<year>.tif`` (resumable, local pool or dask)."""
+    """Predict one map per epoch, streamed to ``maps/permafrost_<year>.tif`` (resumable, pool or dask)."""
     maps = {}
     for epoch in cfg.epochs:
         maps[epoch] = predict_map(
-            model, features, stacks[epoch], cfg.grid,
-            cfg.out / "maps" / f"permafrost_{epoch}.tif",
-            epoch=epoch, model_name=model_name, tile_shape=cfg.tile_shape, progress=progress,
-            aoa=aoa, n_jobs=None if cfg.n_jobs < 1 else cfg.n_jobs, scheduler=cfg.scheduler,
-        )  # fmt: skip
+            trained.model,
+            list(trained.card["features"]),
+            stacks[epoch],
+            cfg.grid,
+            cfg.layout.map(epoch),
+            epoch=epoch,
+            model_name=str(trained.card.get("model", "model")),
+            tile_shape=cfg.tile_shape,
+            progress=progress,
+            aoa=trained.aoa,
+            n_jobs=None if cfg.n_jobs < 1 else cfg.n_jobs,
+            scheduler=cfg.scheduler,
+        )
     return maps
 
 
-def map_dry_run(
-    cfg: RunConfig,
-    model: Any,
-    features: list[str],
-    stacks: dict[int, Path],
-    aoa: AOAReference | None = None,
-) -> str:
+def map_dry_run(cfg: RunConfig, trained: ModelArtefact, stacks: dict[int, Path]) -> str:
     """What predicting the maps of every epoch would take: cells, tiles, time, memory, disk."""
     first = estimate_map(
-        model,
-        features,
+        trained.model,
+        list(trained.card["features"]),
         stacks[cfg.epochs[0]],
         cfg.grid,
         tile_shape=cfg.tile_shape,
         n_jobs=None if cfg.n_jobs < 1 else cfg.n_jobs,
-        aoa=aoa,
+        aoa=trained.aoa,
     )
     return f"per epoch ({len(cfg.epochs)} epochs: {list(cfg.epochs)}):\n{first.summary()}"
 
 
-def load_trained(cfg: RunConfig) -> tuple[Any, list[str], dict[str, Any], AOAReference]:
-    """The saved final model, its features, card and AOA reference from the run folder."""
-    from .modelio import load_model
-
-    path = cfg.out / "models" / "model.skops"
-    if not path.is_file():
-        raise InputFileError(
-            f"{path} does not exist; run `permamap run CONFIG` (or `permamap demo`) to train a model first"
-        )
-    model, card = load_model(path)
-    features = list(card["features"])
-    table = pd.read_parquet(cfg.out / "models" / "feature_table.parquet")
-    selection = json.loads((cfg.out / "models" / "selection.json").read_text())
-    folds = table["spatial_fold"].to_numpy() if "spatial_fold" in table else None
-    return model, features, card, aoa_reference(table, features, selection, folds)
-
-
-def truth_stage(cfg: RunConfig, world: Any, progress: bool = True) -> dict[int, Path]:
-    """The virtual world's true map per epoch: ``truth/permafrost_truth_<year>.tif`` (demo only)."""
+# ================================================================== truth (sources that know it)
+def truth_stage(cfg: RunConfig, world: TruthSource, progress: bool = False) -> dict[int, Path]:
+    """The source's true map per epoch, streamed to ``truth/permafrost_truth_<year>.tif``."""
     paths = {}
     for epoch in cfg.epochs:
-        final = cfg.out / "truth" / f"permafrost_truth_{epoch}.tif"
+        final = cfg.layout.truth(epoch)
         with scratch_path(final) as work:
             with open_tiled(
                 work,
                 cfg.grid,
                 1,
                 "uint8",
-                255,
+                TRUTH_NODATA,
                 ["class"],
                 tags={"epoch": epoch, "rule": "TTOP < 0 degC (virtual world)"},
             ) as ds:
@@ -304,23 +287,6 @@ def truth_stage(cfg: RunConfig, world: Any, progress: bool = True) -> dict[int, 
             to_cog(work, final)
         paths[epoch] = final
     return paths
-
-
-def change_options(cfg: RunConfig, truths: dict[int, Path] | None = None) -> dict[str, Any]:
-    """Keyword arguments for the change stage from ``[change]``; paths relative to the config.
-
-    In the demo, without a configured reference, the last epoch is compared with the virtual
-    truth through the same reference-map code a user's map (e.g. Obu et al. 2019) would take.
-    """
-    opts = dict(cfg.change)
-    for key in ("reference", "regions"):
-        if key in opts:
-            path = Path(str(opts[key]))
-            opts[key] = path if path.is_absolute() else cfg.base_dir / path
-    if truths and "reference" not in opts:
-        last = max(truths)
-        opts.update(reference=truths[last], reference_kind="class", reference_epochs=[last])
-    return opts
 
 
 def truth_agreement(
@@ -338,8 +304,8 @@ def truth_agreement(
         with rasterio.open(path) as m, rasterio.open(truths[epoch]) as t:
             for w in grid.tiles(tile_shape):
                 pred, true = m.read(1, window=w), t.read(1, window=w)
-                land = true != 255
-                ok = land & (pred != 255)
+                land = true != TRUTH_NODATA
+                ok = land & (pred != TRUTH_NODATA)
                 agree += int((pred[ok] == true[ok]).sum())
                 mapped += int(ok.sum())
                 land_total += int(land.sum())
@@ -348,16 +314,46 @@ def truth_agreement(
     return agreement, coverage
 
 
+# ================================================================== change
+def change_options(cfg: RunConfig, truths: dict[int, Path] | None = None) -> dict[str, Any]:
+    """Keyword arguments for the change stage from ``[change]``; paths relative to the config.
+
+    When the source knows the truth and no reference is configured, the last epoch is compared
+    with the true map through the same reference-map code a user's map (e.g. Obu et al. 2019)
+    would take.
+    """
+    opts = dict(cfg.change)
+    for key in ("reference", "regions"):
+        if key in opts:
+            path = Path(str(opts[key]))
+            opts[key] = path if path.is_absolute() else cfg.base_dir / path
+    if truths and "reference" not in opts:
+        last = max(truths)
+        opts.update(reference=truths[last], reference_kind="class", reference_epochs=[last])
+    return opts
+
+
+def write_change_outputs(layout: RunLayout, result: ChangeResult) -> None:
+    """``change/``: the area table, one transition table per pair and the reference comparison."""
+    write_csv(result.areas, layout.area_by_epoch)
+    for (a, b), table in result.transitions.items():
+        write_csv(table, layout.transitions(a, b))
+    if result.reference_comparison is not None:
+        write_csv(result.reference_comparison, layout.reference_comparison)
+    for epoch, table in result.reference_confusion.items():
+        write_csv(table, layout.reference_confusion(epoch))
+
+
+# ================================================================== the run
 def run(
-    cfg: RunConfig, progress: bool = True, echo: Callable[[str], None] = log.info
+    cfg: RunConfig, progress: bool = False, echo: Callable[[str], None] = log.info
 ) -> dict[str, Any]:
-    """Run every stage for ``cfg`` and write ``summary.json``; return the summary."""
-    from .change import run_change_stage
+    """Run every stage for ``cfg``, write the run folder and ``summary.json``; return the summary."""
     from .report import write_report
-    from .selection import ModelSettings, run_model_stage
 
     t0 = time.perf_counter()
-    cfg.out.mkdir(parents=True, exist_ok=True)
+    lay = cfg.layout
+    lay.root.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
 
     def lap(name: str, start: float) -> None:
@@ -371,24 +367,21 @@ def run(
     lap("covariates", t)
 
     t = time.perf_counter()
-    sites, report, _extra = site_stage(cfg, stacks)
+    site_result = site_stage(cfg, stacks, source)
+    write_site_outputs(lay, site_result)
     lap("sites", t)
-    n_dropped = int((report["action"] == "dropped").sum()) if len(report) else 0
+    sites = site_result.sites
     echo(
-        f"sites: {len(sites)} site-epoch rows kept, {n_dropped} points dropped by QC "
-        f"(see {cfg.out / 'sites' / 'qc_report.csv'})"
+        f"sites: {len(sites)} site-epoch rows kept, {site_result.n_dropped} points dropped by QC "
+        f"(see {lay.qc_report})"
     )
 
     t = time.perf_counter()
     table = feature_stage(cfg, sites, stacks, names)
-    models_cfg = dict(cfg.models)
-    profile = models_cfg.pop("profile", "demo")
-    base = ModelSettings.published() if profile == "published" else ModelSettings.demo()
-    models_cfg.setdefault("prediction_bounds", list(cfg.grid.bounds))
-    settings = ModelSettings.from_dict({**base.to_dict(), **models_cfg})
-    result = run_model_stage(
-        table, names, cfg.out / "models", settings, n_jobs=cfg.n_jobs, seed=cfg.seed
+    result = model_stage(
+        table, names, model_settings(cfg), n_jobs=cfg.n_jobs, random_state=cfg.random_state
     )
+    write_model_outputs(lay, table, result)
     lap("models", t)
     cv = result.summary
     for scheme in ("random", "spatial"):
@@ -398,15 +391,9 @@ def run(
             f"{len(result.features)} features)"
         )
 
-    if result.spatial_folds is not None:
-        table.assign(spatial_fold=result.spatial_folds).to_parquet(
-            cfg.out / "models" / "feature_table.parquet", index=False
-        )
-    aoa = aoa_reference(table, result.features, result.selection, result.spatial_folds)
-
     t = time.perf_counter()
-    maps = map_stage(cfg, result.model, result.features, stacks, cv["model"], aoa=aoa,
-                     progress=progress)  # fmt: skip
+    trained = ModelArtefact(model=result.model, card=result.card, aoa=result.aoa)
+    maps = map_stage(cfg, trained, stacks, progress=progress)
     lap("maps", t)
 
     summary: dict[str, Any] = {
@@ -414,7 +401,11 @@ def run(
         "version": __version__,
         "grid": cfg.grid.to_dict(),
         "epochs": list(cfg.epochs),
-        "sites": {"kept": len(sites), "dropped": n_dropped, "rows_in_feature_table": len(table)},
+        "sites": {
+            "kept": len(sites),
+            "dropped": site_result.n_dropped,
+            "rows_in_feature_table": len(table),
+        },
         "cv": {
             "model": cv["model"],
             "features": result.features,
@@ -423,35 +414,35 @@ def run(
         },
     }
     truths: dict[int, Path] | None = None
-    if cfg.is_demo:
+    if hasattr(source, "truth"):
         t = time.perf_counter()
-        truths = truth_stage(cfg, source, progress)
+        truths = truth_stage(cfg, source, progress)  # type: ignore[arg-type]
         agreement, coverage = truth_agreement(maps, truths, cfg.grid, cfg.tile_shape)
         summary["truth_agreement"] = agreement
         summary["truth_coverage"] = coverage
         lap("truth", t)
 
     t = time.perf_counter()
-    change = run_change_stage(
+    change = change_stage(
         maps,
         cfg.grid,
-        cfg.out / "change",
+        lay,
         elevation=stacks[cfg.epochs[0]],
         tile_shape=cfg.tile_shape,
         epochs=list(cfg.epochs),
+        progress=progress,
         **change_options(cfg, truths),
     )
-    summary["area_km2"] = change["area_km2"]
-    summary["change"] = {k: v for k, v in change.items() if k != "area_km2"}
+    write_change_outputs(lay, change)
+    summary["area_km2"] = change.summary["area_km2"]
+    summary["change"] = {k: v for k, v in change.summary.items() if k != "area_km2"}
     lap("change", t)
     summary["timings_s"] = timings
     summary["timings_s"]["total"] = round(time.perf_counter() - t0, 2)
-    atomic_write_text(
-        cfg.out / "summary.json", json.dumps(summary, indent=2, default=_json_default)
-    )
+    write_json(lay.summary, summary)
 
     t = time.perf_counter()
-    write_report(cfg.out)
+    write_report(lay.root)
     lap("report", t)
     for epoch in cfg.epochs:
         a = summary["area_km2"][str(epoch)]
@@ -462,13 +453,5 @@ def run(
                 f"{summary['truth_coverage'][str(epoch)]:.1%} of land cells mapped"
             )
         echo(line)
-    echo(f"wrote {cfg.out / 'report.html'} and {cfg.out / 'summary.json'}")
+    echo(f"wrote {lay.report} and {lay.summary}")
     return summary
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
