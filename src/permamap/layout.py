@@ -32,6 +32,15 @@ from pathlib import Path
 
 __all__ = ["RunLayout"]
 
+# File names that carry epochs: (folder, name template). ``pattern()`` shows them to people.
+_PER_EPOCH = {
+    "stack": ("covariates", "stack_{year}.tif"),
+    "map": ("maps", "permafrost_{year}.tif"),
+    "transitions": ("change", "transitions_{a}_{b}.csv"),
+    "change_map": ("change", "change_{a}_{b}.tif"),
+    "reference_confusion": ("change", "reference_confusion_{year}.csv"),
+    "truth": ("truth", "permafrost_truth_{year}.tif"),
+}
 _MAP_RE = re.compile(r"^permafrost_(\d{4})\.tif$")
 _CHANGE_RE = re.compile(r"^transitions_(\d{4})_(\d{4})\.csv$")
 
@@ -50,6 +59,20 @@ class RunLayout:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
+
+    def _per_epoch(self, kind: str, **years: int) -> Path:
+        folder, template = _PER_EPOCH[kind]
+        return self.root / folder / template.format(**{k: int(v) for k, v in years.items()})
+
+    @staticmethod
+    def pattern(kind: str) -> str:
+        """How people see a per-epoch file name, relative to the run folder.
+
+        >>> RunLayout.pattern("transitions")
+        'change/transitions_<a>_<b>.csv'
+        """
+        folder, template = _PER_EPOCH[kind]
+        return f"{folder}/" + re.sub(r"\{(\w+)\}", r"<\1>", template)
 
     # ------------------------------------------------------------------ top level
     @property
@@ -87,7 +110,7 @@ class RunLayout:
         return self.root / "covariates"
 
     def stack(self, epoch: int) -> Path:
-        return self.covariates_dir / f"stack_{int(epoch)}.tif"
+        return self._per_epoch("stack", year=epoch)
 
     @property
     def factors(self) -> Path:
@@ -124,7 +147,7 @@ class RunLayout:
         return self.root / "maps"
 
     def map(self, epoch: int) -> Path:
-        return self.maps_dir / f"permafrost_{int(epoch)}.tif"
+        return self._per_epoch("map", year=epoch)
 
     def find_maps(self) -> dict[int, Path]:
         """Epoch → map of every ``permafrost_<year>.tif`` present in ``maps/``, in epoch order."""
@@ -153,10 +176,10 @@ class RunLayout:
         return self.change_dir / "area_by_epoch.csv"
 
     def transitions(self, a: int, b: int) -> Path:
-        return self.change_dir / f"transitions_{int(a)}_{int(b)}.csv"
+        return self._per_epoch("transitions", a=a, b=b)
 
     def change_map(self, a: int, b: int) -> Path:
-        return self.change_dir / f"change_{int(a)}_{int(b)}.tif"
+        return self._per_epoch("change_map", a=a, b=b)
 
     def find_transitions(self) -> dict[tuple[int, int], Path]:
         """(a, b) → ``transitions_<a>_<b>.csv`` present in ``change/``, in time order."""
@@ -178,7 +201,7 @@ class RunLayout:
         return self.change_dir / "reference_comparison.csv"
 
     def reference_confusion(self, epoch: int) -> Path:
-        return self.change_dir / f"reference_confusion_{int(epoch)}.csv"
+        return self._per_epoch("reference_confusion", year=epoch)
 
     # ------------------------------------------------------------------ truth (virtual world)
     @property
@@ -186,7 +209,7 @@ class RunLayout:
         return self.root / "truth"
 
     def truth(self, epoch: int) -> Path:
-        return self.truth_dir / f"permafrost_truth_{int(epoch)}.tif"
+        return self._per_epoch("truth", year=epoch)
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the run folder, POSIX style (how files are named in reports)."""

@@ -32,10 +32,6 @@ READ_ERRORS: tuple[type[BaseException], ...] = (
     rasterio.errors.RasterioError,
 )
 
-# Sentinel epochs that turn a RunLayout path into the pattern a note names
-# ("maps/permafrost_<year>.tif") without spelling the file name outside permamap.layout.
-_SENTINELS = (1111, 2222)
-
 _CSS = """
 :root { --ink:#1d2630; --muted:#5b6774; --line:#d8dee4; --accent:#1f5f8b; --bg:#fbfcfd; }
 * { box-sizing: border-box; }
@@ -128,17 +124,6 @@ class Page:
     def name(self, path: Path) -> str:
         """How the page names a file of the run folder: relative to it, POSIX style."""
         return self.layout.relative(path)
-
-    def pattern(self, path_for: Callable[..., Path], *placeholders: str) -> str:
-        """The file-name pattern of a per-epoch path, e.g. ``maps/permafrost_<year>.tif``.
-
-        ``path_for`` is a :class:`RunLayout` method taking one epoch per placeholder.
-        """
-        sentinels = _SENTINELS[: len(placeholders)]
-        text = self.name(path_for(*sentinels))
-        for sentinel, placeholder in zip(sentinels, placeholders, strict=True):
-            text = text.replace(str(sentinel), f"<{placeholder}>")
-        return text
 
 
 def render(page: Page, generated: str) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import rasterio
 
+from ..layout import RunLayout
 from . import figures
 from .markup import esc, figure, get, km2, missing, table
 from .page import Page
@@ -63,7 +64,7 @@ def section_maps(page: Page) -> str:
     """The probability band of every epoch's map, then the last epoch's quality bands."""
     maps = page.layout.find_maps()
     if not maps:
-        return missing(f"no {esc(page.pattern(page.layout.map, 'year'))} in this run folder")
+        return missing(f"no {esc(RunLayout.pattern('map'))} in this run folder")
     out = []
     areas = get(page.summary, "area_km2") or {}
     for epoch, path in maps.items():
@@ -174,7 +175,7 @@ def section_change(page: Page) -> str:
     pairs = lay.find_transitions()
     if not pairs:
         return missing(
-            f"no {esc(page.pattern(lay.transitions, 'a', 'b'))} (one epoch, or the change "
+            f"no {esc(RunLayout.pattern('transitions'))} (one epoch, or the change "
             "stage did not run)"
         )
     out = []
