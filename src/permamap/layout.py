@@ -4,7 +4,6 @@
 pipeline, the CLI, the report and ``permamap map`` ask it for paths instead of joining strings::
 
     <root>/
-      run.json                       what ran, with which config, and how it ended
       summary.json                   the headline figures
       report.html
       sites/       sites.parquet, qc_report.csv, input/ (files a site reader rendered)
@@ -82,10 +81,6 @@ class RunLayout:
     @property
     def report(self) -> Path:
         return self.root / "report.html"
-
-    @property
-    def run_record(self) -> Path:
-        return self.root / "run.json"
 
     # ------------------------------------------------------------------ sites
     @property

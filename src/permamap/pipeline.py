@@ -27,17 +27,28 @@ from tqdm.auto import tqdm
 from . import __version__
 from .change import ChangeResult, change_stage
 from .config import RunConfig
-from .contracts import TRUTH_NODATA
+from .contracts import MAP_NODATA, TRUTH_NODATA
 from .covariates.catalogue import write_catalogue
 from .covariates.stack import CovariateSource, build_stack, sample_stack, stack_is_current
 from .errors import ConfigError
 from .features import feature_table
-from .fileio import open_tiled, scratch_path, to_cog, write_csv, write_json, write_parquet
+from .fileio import (
+    atomic_write_bytes,
+    atomic_write_text,
+    open_tiled,
+    scratch_path,
+    to_cog,
+    write_csv,
+    write_json,
+    write_parquet,
+)
 from .grid import Grid
 from .layout import RunLayout
 from .modelio import ModelArtefact, load_artefact, save_model
 from .predict import estimate_map, predict_map
 from .selection import ModelSettings, ModelStageResult, model_stage
+from .sites import QCSettings, build_sites, write_sites
+from .sites.inputs import SiteReadContext, read_site_inputs
 
 __all__ = [
     "SiteStageResult",
@@ -146,9 +157,6 @@ def site_stage(
     ``source`` is the run's covariate source; the virtual world's site reader (``type = "demo"``)
     samples its sites from it.
     """
-    from .sites import QCSettings, build_sites
-    from .sites.inputs import SiteReadContext, read_site_inputs
-
     inputs = read_site_inputs(
         cfg.site_inputs,
         SiteReadContext(
@@ -177,9 +185,6 @@ def site_stage(
 
 def write_site_outputs(layout: RunLayout, result: SiteStageResult) -> None:
     """``sites/sites.parquet`` + ``qc_report.csv`` (together), and the readers' rendered inputs."""
-    from .fileio import atomic_write_bytes, atomic_write_text
-    from .sites import write_sites
-
     for name, content in result.rendered.items():
         target = layout.site_inputs_dir / name
         if isinstance(content, pd.DataFrame):
@@ -219,8 +224,19 @@ def write_model_outputs(layout: RunLayout, table: pd.DataFrame, result: ModelSta
 
 
 def load_trained(cfg: RunConfig) -> ModelArtefact:
-    """The saved final model of the run folder: estimator, card and area-of-applicability reference."""
-    return load_artefact(cfg.layout.model, cfg.layout.model_card)
+    """The saved final model of the run folder: estimator, card and area-of-applicability reference.
+
+    A model saved before the reference moved into the artefact has none: its maps get no ``aoa``
+    band, and the user is told so.
+    """
+    trained = load_artefact(cfg.layout.model, cfg.layout.model_card)
+    if trained.aoa is None:
+        log.warning(
+            "%s holds no area-of-applicability reference (saved by an older permamap): the maps "
+            "get no aoa band; re-run `permamap run` to train and save one",
+            cfg.layout.model,
+        )
+    return trained
 
 
 # ================================================================== maps
@@ -305,7 +321,7 @@ def truth_agreement(
             for w in grid.tiles(tile_shape):
                 pred, true = m.read(1, window=w), t.read(1, window=w)
                 land = true != TRUTH_NODATA
-                ok = land & (pred != TRUTH_NODATA)
+                ok = land & (pred != MAP_NODATA)
                 agree += int((pred[ok] == true[ok]).sum())
                 mapped += int(ok.sum())
                 land_total += int(land.sum())

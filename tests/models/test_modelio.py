@@ -96,6 +96,24 @@ def test_bare_estimator_artefacts_still_load(tmp_path, fitted) -> None:
     np.testing.assert_array_equal(art.model.predict_proba(X), guard.predict_proba(X))
 
 
+def test_a_run_without_aoa_reference_says_so(tmp_path, fitted, caplog) -> None:
+    """`permamap map` on an older run folder: no aoa band, and a warning naming the fix."""
+    import skops.io as sio
+
+    from permamap.config import demo_config
+    from permamap.pipeline import load_trained
+
+    guard, _ = fitted
+    cfg = demo_config(tmp_path)
+    model_path, card_path = model_files(tmp_path)
+    model_path.parent.mkdir(parents=True)
+    model_path.write_bytes(sio.dumps(guard.estimator_))
+    card_path.write_text(json.dumps({"features": ["maat", "snow", "elev"]}))
+    with caplog.at_level("WARNING", logger="permamap.pipeline"):
+        assert load_trained(cfg).aoa is None
+    assert "no area-of-applicability reference" in caplog.text and "permamap run" in caplog.text
+
+
 def test_predict_time_feature_errors(tmp_path, fitted) -> None:
     guard, X = fitted
     model_path, card_path = model_files(tmp_path)

@@ -314,7 +314,7 @@ def train_final(
     random_state: int = 0,
     scores: pd.DataFrame | None = None,
 ) -> FinalModel:
-    """Fit the chosen configuration on all sites; score it, write its card, fit its AOA.
+    """Fit the chosen configuration on all sites; score it, build its card, fit its AOA.
 
     The final configuration is scored under both schemes on the stage's folds (rows with model
     :data:`FINAL`); the model is then fitted on every row, tuning hold-out included. The AOA
