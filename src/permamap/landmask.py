@@ -85,9 +85,9 @@ def _mask_block(row0: int, row1: int, col0: int, col1: int) -> np.ndarray:
 
 
 def land_fraction(grid: Grid, window: Window | None = None) -> np.ndarray:
-    """Fraction of land (0–1) in each cell of ``window`` of a lat/lon ``grid``.
+    """Fraction of land (0–1) in each cell of ``window`` of ``grid``.
 
-    Where the grid's pixels are whole multiples of 30 arc-sec on the GLOBE lattice the fraction is
+    On a projected grid the mask is sampled at each cell centre (0 or 1). Where a lat/lon grid's pixels are whole multiples of 30 arc-sec on the GLOBE lattice the fraction is
     the exact share of land sub-cells; otherwise the mask is sampled at cell centres (0 or 1).
     """
     w = window or grid.full_window
@@ -102,6 +102,13 @@ def land_fraction(grid: Grid, window: Window | None = None) -> np.ndarray:
         and abs(west_idx - round(west_idx)) < 1e-6
         and abs(north_idx - round(north_idx)) < 1e-6
     )
+    if not grid.is_geographic:
+        # a projected grid: the mask at each cell centre's lon/lat (NaN centres are not land)
+        lon2, lat2 = grid.lonlat(w)
+        ok = np.isfinite(lon2) & np.isfinite(lat2)
+        out = np.zeros((rows, cols), dtype=np.float32)
+        out[ok] = land_at_points(lon2[ok], lat2[ok])
+        return out
     if aligned:
         r0, c0 = round(north_idx), round(west_idx)
         block = _mask_block(r0, r0 + rows * k, c0, c0 + cols * k)

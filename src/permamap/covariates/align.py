@@ -18,8 +18,17 @@ kind             source finer than grid  source coarser / equal
 Nodata is propagated: source nodata becomes NaN, and a cell whose source pixels are all nodata is
 NaN (GDAL's average and bilinear skip nodata pixels and use the valid ones). Geographic sources on a
 0–360° or 20–380° longitude axis are wrapped onto the grid by warping with the grid shifted by
-±360°. A source that does not cover the window is a :class:`~permamap.errors.GridMismatchError` that
-names the file, both extents and the fix.
+±360°.
+
+Coverage: a source must cover the part of the window that lies on the grid (``coverage = "full"``,
+the default), else a :class:`~permamap.errors.GridMismatchError` names the edge that falls short,
+by how much, and the fix. The resampling halo is not required: rows and columns of a window beyond
+the grid (a reader's one-cell halo for slopes) and GDAL's read padding are clipped at the source's
+edge, so a DEM that covers exactly the grid passes, and the grid's edge cells take the source
+pixels that do exist. With ``coverage = "partial"`` nothing is required: cells outside the source
+are NaN (nodata). The check (:func:`check_coverage`) and :func:`coverage_fraction` (what share of
+the grid's cells a source covers, from the header alone) live in
+:mod:`permamap.covariates.coverage` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -39,7 +48,15 @@ from rasterio.warp import Resampling, reproject, transform
 from rasterio.windows import Window
 
 from permamap.contracts import M_PER_DEGREE
-from permamap.errors import ConfigError, GridMismatchError, InputFileError
+from permamap.covariates.coverage import (
+    _COVERAGES,
+    Coverage,
+    _lon_shifts,
+    _window_bounds,
+    check_coverage,
+    coverage_fraction,
+)
+from permamap.errors import ConfigError, InputFileError
 from permamap.grid import Grid
 
 __all__ = [
@@ -49,6 +66,7 @@ __all__ = [
     "SourcePart",
     "check_coverage",
     "choose_resampling",
+    "coverage_fraction",
     "inspect_layer",
     "layer_crs",
     "open_source",
@@ -89,6 +107,13 @@ class SourceLayer:
         declares a different one.
     name : str
         What the layer is, for messages (``"clay 0-5cm"``).
+    options : dict
+        Reader-specific options.
+    coverage : {"full", "partial"}
+        ``"full"`` (default): the source must cover every grid cell it is read for, else a
+        :class:`~permamap.errors.GridMismatchError` names the short edge. ``"partial"``: cells
+        outside the source are NaN (nodata) and nothing is raised, for a source that covers only
+        part of the grid on purpose.
     """
 
     path: str
@@ -100,8 +125,15 @@ class SourceLayer:
     crs: str | None = None
     name: str = ""
     options: dict[str, str] = field(default_factory=dict)
+    coverage: Coverage = "full"
 
     def __post_init__(self) -> None:
+        if self.coverage not in _COVERAGES:
+            raise ConfigError(
+                f"layer {self.label}: coverage {self.coverage!r} is not one of 'full', 'partial'; "
+                "use 'partial' to map cells outside the source as nodata, 'full' to require it to "
+                "cover the grid"
+            )
         if self.kind not in ("continuous", "categorical"):
             raise ConfigError(
                 f"layer {self.label}: kind {self.kind!r} is not one of 'continuous', 'categorical'; "
@@ -142,83 +174,6 @@ def choose_resampling(kind: Kind, src_size_m: float, dst_size_m: float) -> Resam
     if kind == "categorical":
         return Resampling.mode if coarsening else Resampling.nearest
     return Resampling.average if coarsening else Resampling.bilinear
-
-
-def _window_bounds(grid: Grid, window: Window) -> tuple[float, float, float, float]:
-    t = grid.window_transform(window)
-    west, north = t.c, t.f
-    return (west, north - window.height * grid.res, west + window.width * grid.res, north)
-
-
-def _lon_shifts(src_bounds: tuple[float, ...], dst_bounds: tuple[float, ...]) -> list[float]:
-    """Multiples of 360° by which the source's longitudes overlap the destination's."""
-    return [
-        s
-        for s in (0.0, -360.0, 360.0)
-        if src_bounds[0] + s < dst_bounds[2] and src_bounds[2] + s > dst_bounds[0]
-    ]
-
-
-def _crs_name(crs: CRS) -> str:
-    epsg = crs.to_epsg()
-    if epsg:
-        return f"EPSG:{epsg}"
-    try:
-        return crs.to_proj4() or crs.to_string()[:80]
-    except CRSError:
-        return crs.to_string()[:80]
-
-
-def check_coverage(
-    src_bounds: tuple[float, float, float, float],
-    src_crs: CRS,
-    src_res: float,
-    grid: Grid,
-    window: Window,
-    label: str,
-) -> None:
-    """Raise if the source extent does not contain the grid window.
-
-    A tolerance of one source pixel absorbs pixel-is-point and rounding differences.
-
-    Raises
-    ------
-    GridMismatchError
-        Naming the file, the window's and the source's extents and the fix.
-    """
-    dst = _window_bounds(grid, window)
-    dst_crs = CRS.from_user_input(grid.crs)
-    tol = abs(src_res)
-    if src_crs.is_geographic and dst_crs.is_geographic:
-        covered = 0.0
-        for s in _lon_shifts(src_bounds, dst):
-            covered += min(src_bounds[2] + s, dst[2]) - max(src_bounds[0] + s, dst[0])
-        lon_ok = covered >= (dst[2] - dst[0]) - tol
-        lat_ok = src_bounds[1] <= dst[1] + tol and src_bounds[3] >= dst[3] - tol
-        ok = lon_ok and lat_ok
-    else:
-        n = 11
-        xs = np.linspace(dst[0], dst[2], n)
-        ys = np.linspace(dst[1], dst[3], n)
-        gx, gy = (a.ravel() for a in np.meshgrid(xs, ys))
-        with np.errstate(all="ignore"):
-            sx, sy = transform(dst_crs, src_crs, gx.tolist(), gy.tolist())
-        sx, sy = np.asarray(sx), np.asarray(sy)
-        ok = bool(
-            np.all(np.isfinite(sx))
-            and np.all(np.isfinite(sy))
-            and np.all(sx >= src_bounds[0] - tol)
-            and np.all(sx <= src_bounds[2] + tol)
-            and np.all(sy >= src_bounds[1] - tol)
-            and np.all(sy <= src_bounds[3] + tol)
-        )
-    if not ok:
-        raise GridMismatchError(
-            f"{label} does not cover the grid window {tuple(round(v, 4) for v in dst)} "
-            f"({grid.crs}); the source covers {tuple(round(v, 4) for v in src_bounds)} in "
-            f"{_crs_name(src_crs)}; download the tiles/years that cover the grid or "
-            "shrink the grid extent to the source's"
-        )
 
 
 def _geo_subset(
@@ -475,7 +430,9 @@ def read_parts(
     with open_source(layer.path, layer.label) as ds:
         info = inspect_layer(ds, layer, bands)
         if check:
-            check_coverage(info.bounds, info.crs, info.res, grid, w, layer.label)
+            check_coverage(
+                info.bounds, info.crs, info.res, grid, w, layer.label, coverage=layer.coverage
+            )
         parts = []
         for shift, sub in _source_windows(ds, info.crs, grid, w, pad):
             try:
@@ -500,10 +457,15 @@ def warp_parts(
     grid: Grid,
     window: Window | None,
     resampling: Resampling,
+    n_bands: int | None = None,
 ) -> np.ndarray:
-    """Warp source pieces (NaN = nodata) into a grid window: ``(band, row, col)`` float32."""
+    """Warp source pieces (NaN = nodata) into a grid window: ``(band, row, col)`` float32.
+
+    No pieces (a partial source that misses the window) give all-NaN ``n_bands`` bands (1 if not
+    given).
+    """
     w = window or grid.full_window
-    nb = parts[0].data.shape[0] if parts else 1
+    nb = parts[0].data.shape[0] if parts else (n_bands or 1)
     out = np.full((nb, int(w.height), int(w.width)), np.nan, dtype=np.float32)
     for part in parts:
         for b in range(part.data.shape[0]):
@@ -550,7 +512,8 @@ def read_aligned(
     resampling : rasterio.enums.Resampling, optional
         Overrides the choice made from ``layer.kind`` and the pixel sizes.
     check : bool
-        Check that the source covers the window (default) and raise if not.
+        Check that the source covers the window's grid cells (default) and raise if not, unless
+        ``layer.coverage`` is ``"partial"``; a halo beyond the grid need not be covered.
     bands : sequence of int, optional
         Read these bands and return ``(band, row, col)``; by default ``layer.band`` and
         ``(row, col)``.
@@ -565,7 +528,7 @@ def read_aligned(
     InputFileError
         Unreadable or corrupt file, no CRS, band out of range.
     GridMismatchError
-        The source does not cover the window.
+        The source does not cover the window's grid cells and ``layer.coverage`` is ``"full"``.
 
     Examples
     --------
@@ -596,7 +559,7 @@ def read_aligned(
         out = _read_streamed(layer, info, grid, w, bands, resampling, check)
     else:
         parts, _ = read_parts(layer, grid, w, bands, check)
-        out = warp_parts(parts, grid, w, resampling)
+        out = warp_parts(parts, grid, w, resampling, n_bands=len(bands))
     log.debug("aligned %s to window %s with %s", layer.label, w, resampling.name)
     return out[0] if squeeze else out
 
@@ -625,7 +588,9 @@ def _read_streamed(
     out = np.full((len(bands), int(window.height), int(window.width)), np.nan, dtype=np.float32)
     with open_source(layer.path, layer.label) as ds:
         if check:
-            check_coverage(info.bounds, info.crs, info.res, grid, window, layer.label)
+            check_coverage(
+                info.bounds, info.crs, info.res, grid, window, layer.label, coverage=layer.coverage
+            )
         for i, b in enumerate(bands):
             try:
                 out[i] = warp_to_grid(
