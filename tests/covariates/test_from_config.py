@@ -76,6 +76,7 @@ def test_relative_paths_resolve_against_base_dir(rasters: Path) -> None:
 
 
 def test_config_file_folder_is_the_base_dir(rasters: Path, tmp_path: Path) -> None:
+    (tmp_path / "sites.csv").write_text("site_id,lon,lat,year,label\n")  # [sites] is required
     (tmp_path / "run.toml").write_text(
         """
 [run]
@@ -83,6 +84,9 @@ epochs = [2000]
 [grid]
 bounds = [100, 60, 101, 61]
 res = 0.08333333333333333
+[[sites.inputs]]
+type = "table"
+path = "sites.csv"
 [covariates]
 source = "real"
 [covariates.real.climate]
@@ -96,7 +100,7 @@ units = "m"
 """
     )
     cfg = load_config(tmp_path / "run.toml")
-    src = sources_from_config(cfg.covariates.get("real", {}), cfg.base_dir)
+    src = sources_from_config(cfg.covariates.real, cfg.base_dir)
     assert src.config.elevation.path == tmp_path / "data" / "z.tif"
 
 
@@ -183,6 +187,7 @@ def test_single_worldclim_folder_is_accepted_and_reader_errors_name_the_table(
 @pytest.mark.skipif(not REAL.is_dir(), reason="../shared/data/real-coarse is absent")
 def test_real_coarse_toml_config_maat_yakutsk_and_moscow(tmp_path: Path) -> None:
     rel = Path(os.path.relpath(REAL, tmp_path))  # relative, to exercise resolution via base_dir
+    (tmp_path / "sites.csv").write_text("site_id,lon,lat,year,label\n")  # [sites] is required
     (tmp_path / "real.toml").write_text(
         f"""
 [run]
@@ -190,6 +195,9 @@ epochs = [2000]
 [grid]
 bounds = [25, 25, 180, 84]
 res = 1.0
+[[sites.inputs]]
+type = "table"
+path = "sites.csv"
 [covariates]
 source = "real"
 [covariates.real.climate]
@@ -202,7 +210,7 @@ path = "{rel / "ferret-etopo" / "etopo20.cdf"}"
 """
     )
     cfg = load_config(tmp_path / "real.toml")
-    src = sources_from_config(cfg.covariates["real"], cfg.base_dir)
+    src = sources_from_config(cfg.covariates.real, cfg.base_dir)
     stack = src.factors(cfg.grid, 2000)
     maat = stack[src.factor_names.index("maat")]
     rows, cols = cfg.grid.index(np.array([129.7, 37.6]), np.array([62.0, 55.75]))

@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable
 
 from permamap.errors import ConfigError, DataError
 
-__all__ = ["check_years", "missing_years", "window_years"]
+__all__ = ["check_years", "missing_years", "window_text", "window_years"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,19 @@ def window_years(epoch: int, window_years: int = 9) -> list[int]:
         )
     half = window_years // 2
     return list(range(int(epoch) - half, int(epoch) + half + 1))
+
+
+def window_text(window_years: int, climatology: bool = False) -> str:
+    """How a climate factor's values relate to the epoch, for the plan and the report.
+
+    >>> window_text(9)
+    '9 years centred on the epoch'
+    >>> window_text(9, climatology=True)
+    'long-term mean (climatology): the same for every epoch'
+    """
+    if climatology:
+        return "long-term mean (climatology): the same for every epoch"
+    return f"{window_years} years centred on the epoch"
 
 
 def missing_years(wanted: Iterable[int], available: Collection[int]) -> list[int]:

@@ -9,8 +9,14 @@ world has:
 - :class:`SnowSource`: snow-cover days per year averaged over years.
 
 Readers: WorldClim 2.1 (:mod:`.worldclim`), Copernicus DEM (:mod:`.copdem`), MODIS snow cover
-(:mod:`.modis`), SoilGrids 2.0 (:mod:`.soilgrids`), generic GeoTIFF/NetCDF (:mod:`.generic`) and
-the coarse NCEP/NCAR, CMAP and ETOPO20 files (:mod:`.ncep`).
+(:mod:`.modis`, HDF4-EOS granules through :mod:`.hdf4`), SoilGrids 2.0 (:mod:`.soilgrids`),
+generic GeoTIFF/NetCDF (:mod:`.generic`) and the coarse NCEP/NCAR, CMAP and ETOPO20 files
+(:mod:`.ncep`).
+
+Every reader also has ``check(grid, epochs, window_years) -> list[str]``: a header-level check of
+every file it will read (helpers in :mod:`.checks`) that raises the first problem in one line and
+returns notes for the run plan. It is not part of the protocols, so that a user-written reader
+without it still works (:meth:`.real.RealSources.check` notes that it was not checked).
 """
 
 from __future__ import annotations

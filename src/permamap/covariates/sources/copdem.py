@@ -17,16 +17,26 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from xml.sax.saxutils import escape
 
 import numpy as np
 import rasterio
+from rasterio.crs import CRS
+from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from permamap.covariates.align import SourceLayer, read_aligned
 from permamap.covariates.download import NotFoundError, default_cache_dir, download
+from permamap.covariates.sources.checks import (
+    check_layer,
+    check_not_truncated,
+    open_header,
+    reading,
+)
 from permamap.errors import ConfigError, InputFileError
 from permamap.fileio import atomic_write_text
 from permamap.grid import Grid
@@ -180,14 +190,22 @@ class CopernicusDEM:
         :func:`download_copdem`, ``absent_tiles.txt``.
     arcsec : int
         10 (GLO-30) or 30 (GLO-90).
+    coverage : {"full", "partial"}
+        ``"full"``: every tile under the grid must be present or known to be ocean;
+        ``"partial"``: missing tiles leave no-data cells (the plan counts them).
     """
 
     folder: Path | str
     arcsec: int = 10
     unit: str = "m"
+    coverage: Literal["full", "partial"] = "full"
 
     def __post_init__(self) -> None:
         _check_arcsec(self.arcsec)
+        if self.coverage not in ("full", "partial"):
+            raise ConfigError(
+                f"Copernicus DEM coverage {self.coverage!r} must be 'full' or 'partial'"
+            )
         root = Path(self.folder)
         self._tiles = {
             p.stem: p for p in sorted(root.rglob(f"Copernicus_DSM_COG_{self.arcsec}_*_DEM.tif"))
@@ -223,11 +241,54 @@ class CopernicusDEM:
                 "lacks are recorded as ocean)"
             )
 
+    def check(self, grid: Grid, epochs: Sequence[int] = (), window_years: int = 9) -> list[str]:
+        """Header-level check: the tiles under the grid are present (or known ocean), open and
+        are not cut short, and the mosaic opens. Returns a note for the plan.
+
+        Raises
+        ------
+        InputFileError
+            A needed tile is missing (``coverage="full"``), unreadable or truncated.
+        """
+        lonlat = grid.bounds
+        if not grid.is_geographic:
+            lonlat = transform_bounds(
+                CRS.from_user_input(grid.crs), "EPSG:4326", *grid.bounds, densify_pts=21
+            )
+        needed = tiles_for_bounds(lonlat, self.arcsec)
+        if self.coverage == "full":
+            self.check_tiles(lonlat)
+        present = [t for t in needed if t in self._tiles]
+        for name in present:
+            path = str(self._tiles[name])
+            with open_header(path, f"Copernicus DEM tile {path}") as ds:
+                check_not_truncated(ds, path, f"Copernicus DEM tile {path}")
+        check_layer(self._layer(), grid, coverage=False)
+        ocean = sum(t in self._absent for t in needed if t not in self._tiles)
+        missing = len(needed) - len(present) - ocean
+        if not present:
+            raise InputFileError(
+                f"none of the {len(needed)} Copernicus DEM tiles under the grid "
+                f"{tuple(round(v, 4) for v in lonlat)} is in {self.folder}; run "
+                f"download_copdem({tuple(round(v, 4) for v in lonlat)}, {str(self.folder)!r})"
+            )
+        extra = f", {ocean} ocean tiles (no data)" if ocean else ""
+        if missing:
+            extra += (
+                f", partial coverage: {missing} of {len(needed)} tiles missing "
+                f"({100 * (len(needed) - missing) / len(needed):.0f} % of the tiles)"
+            )
+        return [f"{self.name}, {len(present)} tiles under the grid{extra}"]
+
+    def _layer(self) -> SourceLayer:
+        return SourceLayer(str(self._vrt), name=self.name, coverage=self.coverage)
+
     def read(self, grid: Grid, window: Window) -> np.ndarray:
         """Elevation on the window (block average of the DEM cells); NaN over ocean."""
         t = grid.window_transform(window)
         bounds = (t.c, t.f - window.height * grid.res, t.c + window.width * grid.res, t.f)
-        if grid.is_geographic:
+        if grid.is_geographic and self.coverage == "full":
             self.check_tiles(bounds)
-        lay = SourceLayer(str(self._vrt), name=self.name)
-        return read_aligned(lay, grid, window, check=False)
+        lay = self._layer()
+        with reading(lay.label):
+            return read_aligned(lay, grid, window, check=False)

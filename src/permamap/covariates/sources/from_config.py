@@ -39,9 +39,13 @@ Schema (one table per source; only ``climate`` is required)::
     # type = "generic"                   #   GenericRaster, quantity "percent": path, units, ...
 
     [covariates.real.snow]               # optional (else the degree-day snow rule); one of:
-    type = "modis"                       #   MODIS snow GeoTIFFs (ModisSnow): folder, product,
-    folder = "modis/"                    #     ndsi_threshold, min_valid_days, crs
-    product = "MOD10CM"
+    type = "modis"                       #   MODIS snow HDF4 granules or GeoTIFFs (ModisSnow):
+    folder = "modis/"                    #     folder, product, ndsi_threshold, min_valid_days,
+    product = "MOD10CM"                  #     crs, coverage
+
+Every reader that reads rasters takes ``coverage = "full"`` (the default: the source must cover
+the whole grid) or ``coverage = "partial"`` (cells outside it become no-data; the plan says how
+much of the grid is covered).
 
 An unknown ``type``, an unknown key, a missing required key or a value of the wrong type raises
 :class:`~permamap.errors.ConfigError` naming the table, the value and the allowed types or keys; a
@@ -67,6 +71,7 @@ from permamap.covariates.sources.real import _SOIL, RealSources, SourceConfig
 from permamap.covariates.sources.soilgrids import SoilGrids
 from permamap.covariates.sources.worldclim import WorldClimClimatology, WorldClimMonthly
 from permamap.errors import ConfigError, InputFileError
+from permamap.keys import did_you_mean
 
 __all__ = ["READERS", "sources_from_config"]
 
@@ -145,8 +150,8 @@ def sources_from_config(table: Mapping[str, Any], base_dir: Path) -> RealSources
     unknown = sorted(set(table) - set(roles))
     if unknown:
         raise ConfigError(
-            f"{_ROOT} has unknown key(s) {unknown}; allowed: {roles} "
-            f"(e.g. [covariates.real.elevation])"
+            f"{_ROOT} has unknown key `{unknown[0]}`{did_you_mean(unknown[0], roles)}; allowed: "
+            f"{', '.join(roles)} (e.g. [covariates.real.elevation])"
         )
     if "climate" not in table:
         raise ConfigError(
@@ -167,7 +172,8 @@ def sources_from_config(table: Mapping[str, Any], base_dir: Path) -> RealSources
     bad = sorted(set(soil) - set(_SOIL))
     if bad:
         raise ConfigError(
-            f"[covariates.real.soil] has unknown factor(s) {bad}; soil factors are {list(_SOIL)}"
+            f"[covariates.real.soil] has unknown factor(s) {bad}{did_you_mean(bad[0], _SOIL)}; "
+            f"soil factors are {list(_SOIL)}"
         )
     built["soil"] = {
         name: _reader(f"[covariates.real.soil.{name}]", "soil", spec, base_dir, soil_name=name)
@@ -194,7 +200,8 @@ def _reader(where: str, role: str, spec: Any, base_dir: Path, soil_name: str | N
         )
     if kind not in choices:
         raise ConfigError(
-            f"{where} type = {kind!r} is not a {role} reader; use one of {allowed_types}"
+            f"{where} type = {kind!r} is not a {role} reader{did_you_mean(str(kind), choices)}; "
+            f"use one of {allowed_types}"
         )
     ctor = choices[kind]
     args = {k: v for k, v in spec.items() if k != "type"}
@@ -280,8 +287,8 @@ def _call(
     if unknown:
         key = unknown[0]
         raise ConfigError(
-            f"{where} ({what}) has unknown key `{key}` = {args[key]!r}; allowed keys: "
-            f"{_describe(params)}"
+            f"{where} ({what}) has unknown key `{key}` = {args[key]!r}"
+            f"{did_you_mean(key, params)}; allowed keys: {_describe(params)}"
         )
     missing = [n for n, p in params.items() if p.default is p.empty and n not in args]
     if missing:
@@ -294,6 +301,12 @@ def _call(
         if isinstance(value, str) and _origin(ann) is list:
             value = [value]  # a single folder where a list is expected
         if _accepts(ann, value) is False:
+            choices = _literal_choices(ann)
+            if choices and isinstance(value, str):
+                raise ConfigError(
+                    f"{where} {key} = {value!r} is not allowed{did_you_mean(value, choices)}; "
+                    f"use one of {', '.join(repr(c) for c in choices)}"
+                )
             raise ConfigError(
                 f"{where} {key} = {value!r} has the wrong type; {key} must be {_type_name(ann)}"
             )
@@ -357,6 +370,11 @@ def _accepts(ann: Any, value: Any) -> bool | None:
         else:
             return None
     return any(verdicts)
+
+
+def _literal_choices(ann: Any) -> list[str]:
+    """The string values a ``Literal[...]`` annotation (or a union holding one) allows."""
+    return [str(v) for a in _members(ann) if _origin(a) is Literal for v in typing.get_args(a)]
 
 
 def _type_name(ann: Any) -> str:

@@ -12,14 +12,24 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from rasterio.windows import Window
 
 from permamap.covariates.align import Kind, SourceLayer, read_aligned
 from permamap.covariates.factors import DAYS_IN_MONTH
+from permamap.covariates.sources.checks import (
+    LayerHeader,
+    check_layer,
+    coverage_note,
+    epoch_years,
+    reading,
+    year_span,
+)
 from permamap.errors import ConfigError, DataError
 from permamap.grid import Grid
 
@@ -212,6 +222,9 @@ class GenericRaster:
         Chooses the resampling.
     name : str
         Description for the catalogue.
+    coverage : {"full", "partial"}
+        ``"full"``: the file must cover the whole grid; ``"partial"``: cells outside it are
+        no-data (the plan says how much of the grid it covers).
     """
 
     path: str | Path
@@ -225,6 +238,7 @@ class GenericRaster:
     crs: str | None = None
     kind: Kind = "continuous"
     name: str = ""
+    coverage: Literal["full", "partial"] = "full"
 
     def __post_init__(self) -> None:
         if self.quantity not in QUANTITIES:
@@ -232,6 +246,10 @@ class GenericRaster:
                 f"{self.path}: quantity {self.quantity!r} is not one of {sorted(QUANTITIES)}"
             )
         convert_units(np.zeros(12, np.float32), self.units, self.quantity, str(self.path))
+        if not self.name:  # factors.csv and the plan name the source: the file, when not told
+            band = f" band {self.band}" if self.band != 1 else ""
+            variable = f" {self.variable}" if self.variable else ""
+            object.__setattr__(self, "name", f"{Path(str(self.path)).name}{variable}{band}")
 
     @property
     def unit(self) -> str:
@@ -247,19 +265,51 @@ class GenericRaster:
             nodata=self.nodata,
             crs=self.crs,
             name=self.name or Path(str(self.path)).name,
+            coverage=self.coverage,
         )
+
+    def check(
+        self,
+        grid: Grid,
+        epochs: Sequence[int] = (),
+        window_years: int = 9,
+        *,
+        bands: Sequence[int] | None = None,
+    ) -> list[str]:
+        """Header-level check against ``grid``: the file opens, has the bands and a CRS, is not
+        cut short and covers the grid; returns a note for the plan.
+
+        ``epochs`` and ``window_years`` are accepted for the common reader interface (a static
+        layer has no years). ``bands`` defaults to ``band``; monthly climate checks ``1…12``.
+
+        Raises
+        ------
+        InputFileError, GridMismatchError, ConfigError
+            The first problem, in one line.
+        """
+        head = self.check_header(grid, bands)
+        return [
+            f"{self.layer().name}, {self.quantity} in {self.units}{coverage_note(head.fraction)}"
+        ]
+
+    def check_header(self, grid: Grid, bands: Sequence[int] | None = None) -> LayerHeader:
+        """:func:`~.checks.check_layer` on this file (what :meth:`check` notes is built from)."""
+        return check_layer(self.layer(), grid, bands)
 
     def read(self, grid: Grid, window: Window) -> np.ndarray:
         """The layer on the window, in the canonical unit."""
         lay = self.layer()
-        out = convert_units(read_aligned(lay, grid, window), self.units, self.quantity, lay.label)
+        with reading(lay.label):
+            data = read_aligned(lay, grid, window)
+        out = convert_units(data, self.units, self.quantity, lay.label)
         check_plausible(out, self.quantity, self.units, lay.label)
         return out
 
     def read_months(self, grid: Grid, window: Window, bands: list[int] | None = None) -> np.ndarray:
         """Twelve monthly bands ``(12, row, col)`` in the canonical unit."""
         lay = self.layer()
-        data = read_aligned(lay, grid, window, bands=bands or list(range(1, 13)))
+        with reading(lay.label):
+            data = read_aligned(lay, grid, window, bands=bands or list(range(1, 13)))
         out = convert_units(data, self.units, self.quantity, lay.label)
         check_plausible(out, self.quantity, self.units, lay.label)
         return out
@@ -287,6 +337,44 @@ class GenericMonthlyClimate:
 
     def available_years(self) -> set[int] | None:
         return None if self.series is None else set(self.series)
+
+    def check(self, grid: Grid, epochs: Sequence[int], window_years: int) -> list[str]:
+        """Header-level check of the 12-band files the epochs' windows read; notes for the plan.
+
+        Raises
+        ------
+        DataError
+            A series lacks a window year.
+        InputFileError, GridMismatchError, ConfigError
+            A file is unreadable, has fewer than 12 bands, or does not cover the grid.
+        """
+        months = list(range(1, 13))
+        if self.series is None:
+            if self.temperature is None or self.precipitation is None:
+                raise ConfigError(f"{self.name}: a climatology needs temperature and precipitation")
+            fraction = min(
+                self.temperature.check_header(grid, months).fraction,
+                self.precipitation.check_header(grid, months).fraction,
+            )
+            return [
+                f"{self.name}, climatology without years (the same climate for every epoch), "
+                f"2 files of 12 months{coverage_note(fraction)}"
+            ]
+        years = epoch_years(
+            epochs,
+            window_years,
+            self.available_years(),
+            self.name,
+            "add the missing years to the series or choose a shorter window",
+        )
+        fraction = 1.0
+        for y in years:
+            for src in self.series[y]:
+                fraction = min(fraction, src.check_header(grid, months).fraction)
+        return [
+            f"{self.name}, years {year_span(years)}, {2 * len(years)} files of 12 months"
+            f"{coverage_note(fraction)}"
+        ]
 
     def monthly_means(
         self, grid: Grid, window: Window, years: list[int]

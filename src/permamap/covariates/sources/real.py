@@ -14,6 +14,7 @@ removed"), so the stack has one valid-data mask.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,7 +26,7 @@ from permamap.contracts import M_PER_DEGREE
 from permamap.covariates import factors as fx
 from permamap.covariates.catalogue import FACTORS
 from permamap.covariates.sources import ClimateSource, SnowSource, StaticSource
-from permamap.covariates.timewindow import check_years
+from permamap.covariates.timewindow import check_years, window_text
 from permamap.errors import ConfigError
 from permamap.grid import Grid
 
@@ -113,7 +114,7 @@ class RealSources:
         self.factor_names: list[str] = [f.name for f in FACTORS if f.name in have]
         left_out = [f.name for f in FACTORS if f.name not in have]
         if left_out:
-            log.info("no source for factors %s: they are left out of the stack", left_out)
+            log.debug("no source for factors %s: they are left out of the stack", left_out)
 
     def sources(self) -> dict[str, str]:
         """Factor name → source description, for the catalogue."""
@@ -129,6 +130,62 @@ class RealSources:
         out["latitude"] = out["longitude"] = "grid"
         return {k: v for k, v in out.items() if k in self.factor_names}
 
+    def check(self, grid: Grid, epochs: Sequence[int], window_years: int = 9) -> list[str]:
+        """Check every source at header level before anything is computed; notes for the plan.
+
+        Each reader's ``check(grid, epochs, window_years)`` opens every file it will read at
+        header level (CRS, bands, coverage of ``grid``, files cut short) and checks the years of
+        every epoch window. A reader without a ``check`` method (a user-written one) gets a note
+        saying it was not checked.
+
+        Returns
+        -------
+        list of str
+            One line per source, prefixed with its role, e.g.
+            ``"climate: WorldClim 2.1 monthly 2.5m, years 1996-2004, 324 files"`` or
+            ``"snow: MODIS MOD10A1 snow cover, years 1996-2004, 3285 files (HDF4), partial
+            coverage, 63 % of the grid"``.
+
+        Raises
+        ------
+        InputFileError, GridMismatchError, DataError, ConfigError
+            The first problem found, in one line naming the file, the rule and the fix.
+        """
+        c = self.config
+        roles: list[tuple[str, object]] = [("climate", c.climate)]
+        if c.elevation is not None:
+            roles.append(("elevation", c.elevation))
+        roles += [(f"soil {name}", src) for name, src in c.soil.items()]
+        if c.snow is not None:
+            roles.append(("snow", c.snow))
+        notes: list[str] = []
+        for role, src in roles:
+            check = getattr(src, "check", None)
+            if check is None:
+                notes.append(f"{role}: {getattr(src, 'name', src)!s} (no header check available)")
+                continue
+            notes += [f"{role}: {n}" for n in check(grid, list(epochs), window_years)]
+        if c.snow is None:
+            notes.append(f"snow: derived from {c.climate.name} (degree-day snow rule)")
+        return notes
+
+    def windows(self, window_years: int = 9) -> dict[str, str]:
+        """Factor name → the temporal window its values come from (``""`` for static factors).
+
+        Climate factors (and snow-cover days) average ``window_years`` years centred on the
+        epoch, or are a long-term mean when the source is a climatology.
+
+        Examples
+        --------
+        >>> src.windows(9)["maat"]  # doctest: +SKIP
+        '9 years centred on the epoch'
+        """
+        c = self.config
+        clim = window_text(window_years, climatology=c.climate.available_years() is None)
+        out = {n: clim for n in _CLIMATE}
+        out["snow_days"] = clim if c.snow is None else window_text(window_years)
+        return {n: out.get(n, "") for n in self.factor_names}
+
     def _lon_lat(self, grid: Grid, w: Window) -> tuple[np.ndarray, np.ndarray]:
         x, y = np.meshgrid(grid.lon_centers(w), grid.lat_centers(w))
         if grid.is_geographic:
@@ -140,6 +197,7 @@ class RealSources:
     def _terrain(self, grid: Grid, w: Window) -> dict[str, np.ndarray]:
         halo = Window(w.col_off - 1, w.row_off - 1, w.width + 2, w.height + 2)
         elev_h = self.config.elevation.read(grid, halo)  # type: ignore[union-attr]
+        elev_h = _extend_at_grid_edges(elev_h, grid, w)
         if grid.is_geographic:
             dy = grid.res * M_PER_DEGREE
             dx = dy * np.cos(np.radians(grid.lat_centers(halo)))
@@ -179,3 +237,28 @@ class RealSources:
         stack = np.stack([np.asarray(values[n], dtype=np.float32) for n in self.factor_names])
         stack[:, np.isnan(stack).any(axis=0)] = np.nan
         return stack
+
+
+def _extend_at_grid_edges(z: np.ndarray, grid: Grid, w: Window) -> np.ndarray:
+    """Fill the halo ring beyond the grid's edges by linear extrapolation where it is NaN.
+
+    A DEM that covers exactly the grid has nothing beyond it; extrapolating the edge makes the
+    terrain factors there one-sided differences instead of NaN (which would blank the edge cells).
+    Halo cells inside the grid, and halo cells the source does cover, are left as read.
+    """
+    z = np.array(z, dtype=np.float64)
+
+    def fill(edge: np.ndarray, inner: np.ndarray, inner2: np.ndarray) -> None:
+        np.copyto(edge, 2 * inner - inner2, where=np.isnan(edge))
+
+    if z.shape[0] >= 3:
+        if w.row_off == 0:
+            fill(z[0], z[1], z[2])
+        if w.row_off + w.height == grid.height:
+            fill(z[-1], z[-2], z[-3])
+    if z.shape[1] >= 3:
+        if w.col_off == 0:
+            fill(z[:, 0], z[:, 1], z[:, 2])
+        if w.col_off + w.width == grid.width:
+            fill(z[:, -1], z[:, -2], z[:, -3])
+    return z.astype(np.float32)

@@ -17,17 +17,25 @@ from __future__ import annotations
 import logging
 import os
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
-import rasterio
 from rasterio.crs import CRS
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from permamap.covariates.align import SourceLayer, read_aligned
 from permamap.covariates.download import default_cache_dir, download
+from permamap.covariates.sources.checks import (
+    check_layer,
+    check_not_truncated,
+    coverage_note,
+    open_header,
+    reading,
+)
 from permamap.errors import ConfigError, InputFileError
 from permamap.grid import Grid
 
@@ -152,10 +160,14 @@ class SoilGrids:
         Local (or ``/vsicurl/``) VRT or GeoTIFF of the layer, e.g. ``clay_0-5cm_mean.vrt``.
     prop : str
         Property name (``clay``, ``sand``, ``soc`` …), which sets the unit conversion.
+    coverage : {"full", "partial"}
+        ``"full"``: the layer must cover the whole grid; ``"partial"``: cells outside it are
+        no-data (the plan says how much of the grid it covers).
     """
 
     path: str | Path
     prop: str = "clay"
+    coverage: Literal["full", "partial"] = "full"
 
     def __post_init__(self) -> None:
         if self.prop not in MAPPED_UNITS:
@@ -168,7 +180,7 @@ class SoilGrids:
                 f"SoilGrids layer {p} does not exist; download it with download_soilgrids"
                 f"({self.prop!r}, bounds) or fix the path"
             )
-        with rasterio.open(p) as ds:
+        with open_header(p, f"SoilGrids layer {p}") as ds:
             if ds.crs is None:
                 raise InputFileError(
                     f"{p} has no CRS; SoilGrids layers are in Homolosine ({HOMOLOSINE})"
@@ -184,8 +196,46 @@ class SoilGrids:
     def unit(self) -> str:
         return MAPPED_UNITS[self.prop][2]
 
+    def _layer(self) -> SourceLayer:
+        return SourceLayer(
+            str(self.path), nodata=NODATA, name=f"SoilGrids {self.prop}", coverage=self.coverage
+        )
+
+    def check(self, grid: Grid, epochs: Sequence[int] = (), window_years: int = 9) -> list[str]:
+        """Header-level check: the layer opens and covers the grid, and (for a local VRT) every
+        tile under the grid is present, opens and is not cut short. Returns a note for the plan.
+
+        Raises
+        ------
+        InputFileError, GridMismatchError
+            The first problem, in one line.
+        """
+        lay = self._layer()
+        head = check_layer(lay, grid)
+        path = Path(str(self.path))
+        n_tiles = 0
+        if path.suffix.lower() == ".vrt" and path.is_file():
+            tiles, crs = _vrt_sources(path)
+            w, s, e, n = transform_bounds(grid.crs, crs, *grid.bounds, densify_pts=21)
+            for rel, (tw, ts, te, tn) in tiles:
+                if not (tw < e and te > w and ts < n and tn > s):
+                    continue
+                tile = Path(rel) if Path(rel).is_absolute() else path.parent / rel
+                if not tile.is_file():
+                    raise InputFileError(
+                        f"SoilGrids tile {tile} (of {path.name}) is needed for the grid but is "
+                        f"missing; run download_soilgrids({self.prop!r}, bounds) for the grid's "
+                        "bounds, or fix the folder"
+                    )
+                with open_header(str(tile), f"SoilGrids tile {tile}") as ds:
+                    check_not_truncated(ds, str(tile), f"SoilGrids tile {tile}")
+                n_tiles += 1
+        tiles_note = f", {n_tiles} tiles under the grid" if n_tiles else ""
+        return [f"{self.name}{tiles_note}{coverage_note(head.fraction)}"]
+
     def read(self, grid: Grid, window: Window) -> np.ndarray:
         """The property on the window: block average of the 250 m cells, divided into its unit."""
         divisor = MAPPED_UNITS[self.prop][1]
-        lay = SourceLayer(str(self.path), nodata=NODATA, name=f"SoilGrids {self.prop}")
-        return read_aligned(lay, grid, window) / np.float32(divisor)
+        lay = self._layer()
+        with reading(lay.label):
+            return read_aligned(lay, grid, window) / np.float32(divisor)

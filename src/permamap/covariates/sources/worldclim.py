@@ -22,11 +22,13 @@ from __future__ import annotations
 import logging
 import re
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from permamap.covariates.align import (
@@ -38,7 +40,15 @@ from permamap.covariates.align import (
     warp_parts,
 )
 from permamap.covariates.download import default_cache_dir, download
-from permamap.errors import DataError, InputFileError
+from permamap.covariates.sources.checks import (
+    check_layer,
+    check_same_grid,
+    coverage_note,
+    epoch_years,
+    reading,
+    year_span,
+)
+from permamap.errors import ConfigError, DataError, InputFileError
 from permamap.grid import Grid
 
 __all__ = [
@@ -158,10 +168,11 @@ def _scan(
                 try:
                     with zipfile.ZipFile(path) as zf:
                         members = zf.namelist()
-                except zipfile.BadZipFile as exc:
+                except (zipfile.BadZipFile, OSError) as exc:
                     raise InputFileError(
-                        f"{path} is not a valid zip archive ({exc}); delete it and download it again"
-                    ) from exc
+                        f"{path} is not a valid zip archive ({exc}; truncated by an interrupted "
+                        "download?); delete it and download it again"
+                    ) from None
                 for member in members:
                     m = pattern.search(member.rsplit("/", 1)[-1])
                     if m:
@@ -171,6 +182,11 @@ def _scan(
                 if m:
                     found.append((m, str(path)))
     return found
+
+
+def _check_coverage_value(coverage: str) -> None:
+    if coverage not in ("full", "partial"):
+        raise ConfigError(f"WorldClim coverage {coverage!r} must be 'full' or 'partial'")
 
 
 def _mean_parts(layers: list[SourceLayer], grid: Grid, window: Window) -> list[SourcePart]:
@@ -205,6 +221,8 @@ class WorldClimMonthly:
         Folders (searched recursively) or files holding the decade zips or extracted GeoTIFFs.
     res : str
         Resolution tag to use when several are present (``"2.5m"``).
+    coverage : {"full", "partial"}
+        ``"full"``: the files must cover the whole grid; ``"partial"``: cells outside are no-data.
 
     Examples
     --------
@@ -215,9 +233,11 @@ class WorldClimMonthly:
     folders: list[Path | str]
     res: str = "2.5m"
     name: str = "WorldClim 2.1 historical monthly weather (CRU-TS downscaled)"
+    coverage: Literal["full", "partial"] = "full"
     _index: dict[tuple[str, int, int], str] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        _check_coverage_value(self.coverage)
         for m, path in _scan(self.folders, _MONTHLY_RE):
             if m["res"] == self.res:
                 self._index[(m["var"], int(m["year"]), int(m["month"]))] = path
@@ -240,8 +260,46 @@ class WorldClimMonthly:
 
     def _layer(self, var: str, year: int, month: int) -> SourceLayer:
         return SourceLayer(
-            self._index[(var, year, month)], name=f"WorldClim {var} {year}-{month:02d}"
+            self._index[(var, year, month)],
+            name=f"WorldClim {var} {year}-{month:02d}",
+            coverage=self.coverage,
         )
+
+    def check(self, grid: Grid, epochs: Sequence[int], window_years: int) -> list[str]:
+        """Header-level check of every file the epochs' windows read; a note for the plan.
+
+        Checks that each window year has the 12 months of tmin, tmax and prec, opens every
+        file's header (in place inside the zips), and checks that they share the first file's
+        grid and that it covers ``grid``.
+
+        Raises
+        ------
+        DataError
+            A window year is missing.
+        InputFileError, GridMismatchError
+            A file is unreadable or on another grid, or the files do not cover the grid.
+        """
+        folders = [str(f) for f in self.folders]
+        years = epoch_years(
+            epochs,
+            window_years,
+            self.available_years(),
+            f"WorldClim under {folders}",
+            "download them with download_worldclim_monthly(years, folder) or choose a shorter "
+            "window or other epochs",
+        )
+        keys = [(v, y, m) for y in years for v in MONTHLY_VARIABLES for m in range(1, 13)]
+        fraction = 1.0
+        if keys:
+            first = self._layer(*keys[0])
+            head = check_layer(first, grid)
+            fraction = head.fraction
+            for key in keys[1:]:
+                check_same_grid(self._layer(*key), head, first.label)
+        return [
+            f"WorldClim 2.1 monthly {self.res}, years {year_span(years)}, {len(keys)} files"
+            f"{coverage_note(fraction)}"
+        ]
 
     def monthly_means(
         self, grid: Grid, window: Window, years: list[int]
@@ -258,7 +316,20 @@ class WorldClimMonthly:
         t = np.empty((12, rows, cols), np.float32)
         p = np.empty((12, rows, cols), np.float32)
         first = self._layer("tmin", years[0], 1)
-        resampling = None
+        with reading(f"{self.name} under {[str(f) for f in self.folders]}"):
+            self._means(grid, window, years, first, t, p)
+        return t, p
+
+    def _means(
+        self,
+        grid: Grid,
+        window: Window,
+        years: list[int],
+        first: SourceLayer,
+        t: np.ndarray,
+        p: np.ndarray,
+    ) -> None:
+        resampling: Resampling | None = None
         for month in range(1, 13):
             tmin = _mean_parts([self._layer("tmin", y, month) for y in years], grid, window)
             tmax = _mean_parts([self._layer("tmax", y, month) for y in years], grid, window)
@@ -272,7 +343,6 @@ class WorldClimMonthly:
             ]
             t[month - 1] = warp_parts(tmean, grid, window, resampling)[0]
             p[month - 1] = warp_parts(prec, grid, window, resampling)[0]
-        return t, p
 
 
 @dataclass
@@ -282,9 +352,11 @@ class WorldClimClimatology:
     folders: list[Path | str]
     res: str = "30s"
     name: str = "WorldClim 2.1 climatology 1970-2000"
+    coverage: Literal["full", "partial"] = "full"
     _index: dict[tuple[str, int], str] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        _check_coverage_value(self.coverage)
         for m, path in _scan(self.folders, _CLIM_RE):
             if m["res"] == self.res:
                 self._index[(m["var"], int(m["month"]))] = path
@@ -304,9 +376,43 @@ class WorldClimClimatology:
         """A climatology: valid for any window."""
         return None
 
+    def _lay(self, var: str, month: int) -> SourceLayer:
+        return SourceLayer(
+            self._index[(var, month)], name=f"WorldClim {var} {month:02d}", coverage=self.coverage
+        )
+
+    def _variables(self) -> tuple[str, ...]:
+        if all(("tavg", m) in self._index for m in range(1, 13)):
+            return ("tavg", "prec")
+        return ("tmin", "tmax", "prec")
+
+    def check(self, grid: Grid, epochs: Sequence[int], window_years: int) -> list[str]:
+        """Header-level check of the 12 months of each variable read; a note for the plan.
+
+        A climatology has no years, so every epoch gets the same climate (the note says so).
+
+        Raises
+        ------
+        InputFileError, GridMismatchError
+            A file is unreadable, or does not cover the grid.
+        """
+        fraction = 1.0
+        n = 0
+        for var in self._variables():
+            head = check_layer(self._lay(var, 1), grid)
+            fraction = min(fraction, head.fraction)
+            for month in range(2, 13):
+                check_same_grid(self._lay(var, month), head, self._lay(var, 1).label)
+            n += 12
+        return [
+            f"WorldClim 2.1 climatology 1970-2000 {self.res}, no years (the same climate for "
+            f"every epoch), {n} files{coverage_note(fraction)}"
+        ]
+
     def _read(self, var: str, month: int, grid: Grid, window: Window) -> np.ndarray:
-        lay = SourceLayer(self._index[(var, month)], name=f"WorldClim {var} {month:02d}")
-        return read_aligned(lay, grid, window)
+        lay = self._lay(var, month)
+        with reading(lay.label):
+            return read_aligned(lay, grid, window)
 
     def monthly_means(
         self, grid: Grid, window: Window, years: list[int]
