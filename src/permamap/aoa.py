@@ -13,6 +13,15 @@ Follows CAST's ``trainDI()`` / ``aoa()`` (R package CAST, ``R/trainDI.R``):
 5. A new cell's DI is its distance to the nearest training point divided by ``d̄``; the cell is
    inside the AOA when ``DI <= threshold``.
 
+Categorical factors (class codes: soil class, land cover...) depart from CAST, which standardises
+them like any number (class 7 would be "far" from class 2 and "near" class 6). Here a categorical
+factor contributes ``weight²`` to the squared distance when two classes differ and 0 when they are
+equal ("same class or not"). This is computed exactly through a one-hot expansion: each class of a
+categorical column becomes an indicator column of value ``weight / √2``, so two different classes
+are ``√(w²/2 + w²/2) = w`` apart and the nearest-neighbour search stays a kd-tree. One extra
+"unseen class" indicator per categorical column takes any class the training data never held, so
+such a cell differs from every training point in that factor.
+
 Reference: Meyer, H., Pebesma, E. (2021). Predicting into unknown space? Estimating the area of
 applicability of spatial prediction models. *Methods Ecol. Evol.* 12, 1620–1633.
 doi:10.1111/2041-210X.13650
@@ -85,6 +94,17 @@ class AOAReference:
     folds : numpy.ndarray, (n_train,), or None
         The CV fold of each training point that ``train_di`` was computed with (None: no folds).
         Kept so that the reference records how it was fitted; prediction does not use it.
+    categorical : tuple of int
+        Columns of ``X`` (model feature order) that hold class codes; empty by default. Their
+        ``center`` is 0 and ``scale`` 1 (unused).
+    classes : tuple of numpy.ndarray
+        The sorted training classes of each categorical column (same order as ``categorical``).
+
+    Notes
+    -----
+    ``train`` has one column per continuous feature (standardised × weight, in feature order)
+    followed, per categorical feature, by one indicator column per training class and one for an
+    unseen class (each ``weight / √2`` where set), see :func:`fit_aoa`.
 
     Examples
     --------
@@ -105,6 +125,8 @@ class AOAReference:
     train_di: np.ndarray
     threshold: float
     folds: np.ndarray | None = None
+    categorical: tuple[int, ...] = ()
+    classes: tuple[np.ndarray, ...] = ()
     _kdtree: cKDTree = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -122,26 +144,50 @@ class AOAReference:
             "train_di": np.asarray(self.train_di, dtype=np.float64),
             "threshold": float(self.threshold),
             "folds": None if self.folds is None else np.asarray(self.folds),
+            "categorical": [int(j) for j in self.categorical],
+            "classes": [np.asarray(c, dtype=np.float64) for c in self.classes],
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> AOAReference:
-        """Rebuild a reference written by :meth:`to_dict`, checking keys and shapes."""
+        """Rebuild a reference written by :meth:`to_dict`, checking keys and shapes.
+
+        ``folds``, ``categorical`` and ``classes`` are optional (references written before
+        categorical factors existed have none: every column is continuous).
+        """
         keys = ("center", "scale", "weights", "train", "mean_distance", "train_di", "threshold")
+        optional = ("folds", "categorical", "classes")
         missing = [k for k in keys if k not in d]
-        unknown = sorted(set(d) - {*keys, "folds"})
+        unknown = sorted(set(d) - {*keys, *optional})
         if missing or unknown:
             raise DataError(
                 f"AOA reference has missing keys {missing} and unknown keys {unknown}; it needs "
-                f"{list(keys)} (+ optional 'folds'), as AOAReference.to_dict writes; refit the AOA"
+                f"{list(keys)} (+ optional {list(optional)}), as AOAReference.to_dict writes; "
+                "refit the AOA"
             )
         train = np.asarray(d["train"], dtype=np.float64)
         vectors = {k: np.asarray(d[k], dtype=np.float64) for k in ("center", "scale", "weights")}
         train_di = np.asarray(d["train_di"], dtype=np.float64)
         folds = None if d.get("folds") is None else np.asarray(d["folds"])
-        n_features = train.shape[1] if train.ndim == 2 else -1
+        categorical = tuple(int(j) for j in (d.get("categorical") or ()))
+        classes = tuple(np.asarray(c, dtype=np.float64) for c in (d.get("classes") or ()))
+        n_features = vectors["center"].shape[0] if vectors["center"].ndim == 1 else -1
+        if (
+            len(classes) != len(categorical)
+            or len(set(categorical)) != len(categorical)
+            or any(not 0 <= j < n_features for j in categorical)
+            or any(c.ndim != 1 or c.size == 0 for c in classes)
+        ):
+            raise DataError(
+                f"AOA reference categorical columns {list(categorical)} and their {len(classes)} "
+                f"class lists do not fit {n_features} features; they must name distinct columns, "
+                "one non-empty class list each; refit the AOA"
+            )
+        width = n_features - len(categorical) + sum(len(c) + 1 for c in classes)
         if (
             n_features < 1
+            or train.ndim != 2
+            or train.shape[1] != width
             or any(v.shape != (n_features,) for v in vectors.values())
             or train_di.shape != (len(train),)
             or (folds is not None and folds.shape != (len(train),))
@@ -159,6 +205,8 @@ class AOAReference:
             train_di=train_di,
             threshold=float(d["threshold"]),
             folds=folds,
+            categorical=categorical,
+            classes=classes,
         )
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
@@ -168,7 +216,9 @@ class AOAReference:
                 f"X has shape {X.shape}, but the AOA was fitted on {len(self.center)} features; "
                 "pass the model's features in model order"
             )
-        return (X - self.center) / self.scale * self.weights
+        if not self.categorical:
+            return (X - self.center) / self.scale * self.weights
+        return _embed(X, self.center, self.scale, self.weights, self.categorical, self.classes)
 
     def dissimilarity(self, X: np.ndarray) -> np.ndarray:
         """DI of each row of ``X``: distance to the nearest training point / ``d̄``."""
@@ -189,11 +239,39 @@ class AOAReference:
         return np.isfinite(dist) & (dist <= limit)
 
 
+def _embed(
+    X: np.ndarray,
+    center: np.ndarray,
+    scale: np.ndarray,
+    weights: np.ndarray,
+    categorical: Sequence[int],
+    classes: Sequence[np.ndarray],
+) -> np.ndarray:
+    """Continuous columns standardised × weight, then a one-hot block per categorical column.
+
+    Each block has one indicator per training class plus one "unseen class" indicator, of value
+    ``weight / √2``: two rows of different classes are then ``weight`` apart in that factor, rows
+    of the same class 0 apart (a class absent from ``classes`` takes the unseen indicator).
+    """
+    cat = set(categorical)
+    cont = [j for j in range(X.shape[1]) if j not in cat]
+    parts = [(X[:, cont] - center[cont]) / scale[cont] * weights[cont]]
+    rows = np.arange(len(X))
+    for j, cls in zip(categorical, classes, strict=True):
+        block = np.zeros((len(X), len(cls) + 1))
+        pos = np.minimum(np.searchsorted(cls, X[:, j]), len(cls) - 1)
+        seen = cls[pos] == X[:, j]
+        block[rows, np.where(seen, pos, len(cls))] = weights[j] / np.sqrt(2.0)
+        parts.append(block)
+    return np.hstack(parts)
+
+
 def fit_aoa(
     X: np.ndarray,
     *,
     weights: Sequence[float] | np.ndarray | None = None,
     folds: Sequence[int] | np.ndarray | None = None,
+    categorical: Sequence[int] = (),
     chunk: int = 512,
 ) -> AOAReference:
     """Training-side DI and threshold (CAST ``trainDI``).
@@ -208,6 +286,11 @@ def fit_aoa(
     folds : array-like of int, optional
         CV fold of each training row (spatial folds in permamap); nearest neighbours in the same
         fold are ignored for the training DI. Without folds, any other point counts.
+    categorical : sequence of int, default=()
+        Columns of ``X`` holding class codes. Such a column adds ``weight²`` to the squared
+        distance of two rows when their classes differ and 0 when they are equal (a class unseen
+        in training differs from every training class); it is not standardised and needs no
+        variance.
     chunk : int, default=512
         Rows per block of the pairwise-distance computation (memory: ``chunk × n_train`` floats).
 
@@ -221,6 +304,14 @@ def fit_aoa(
     >>> ref = fit_aoa(X, folds=[0, 1, 0, 1, 2])
     >>> ref.inside(np.array([[0.5, 0.4], [9.0, 9.0]])).tolist()
     [True, False]
+
+    A categorical second column: same class → only the first column counts; another class adds
+    its weight (here 1) to the distance:
+
+    >>> ref = fit_aoa(np.array([[0.0, 3.0], [1.0, 3.0], [2.0, 5.0]]), categorical=[1])
+    >>> ref.classes[0].tolist(), round(float(ref.dissimilarity(np.array([[2.0, 3.0]]))[0]
+    ...                                     * ref.mean_distance), 12)
+    ([3.0, 5.0], 1.0)
     """
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or len(X) < 2:
@@ -243,15 +334,28 @@ def fit_aoa(
     fold = None if folds is None else np.asarray(folds)
     if fold is not None and fold.shape != (n,):
         raise DataError(f"{fold.size} fold labels given for {n} training rows; give one per row")
+    cat = tuple(int(j) for j in categorical)
+    if len(set(cat)) != len(cat) or any(not 0 <= j < d for j in cat):
+        raise DataError(
+            f"AOA categorical columns {list(cat)} must be distinct column indices in [0, {d}); "
+            "pass the positions of the categorical factors in model feature order"
+        )
     center = X.mean(axis=0)
     scale = X.std(axis=0, ddof=1)
+    if cat:
+        center[list(cat)] = 0.0
+        scale[list(cat)] = 1.0
     if (scale == 0).any():
         flat = np.flatnonzero(scale == 0).tolist()
         raise DataError(
             f"AOA feature column(s) {flat} have no variance in the training data; drop them from "
             "the model or add sites that vary"
         )
-    train = (X - center) / scale * w
+    classes = tuple(np.unique(X[:, j]) for j in cat)
+    if cat:
+        train = _embed(X, center, scale, w, cat, classes)
+    else:
+        train = (X - center) / scale * w
     mean_to_others = np.empty(n)
     nearest_other_fold = np.empty(n)
     sq = (train**2).sum(axis=1)
@@ -283,4 +387,6 @@ def fit_aoa(
         train_di=train_di,
         threshold=boxplot_upper_whisker(train_di),
         folds=None if fold is None else fold.copy(),
+        categorical=cat,
+        classes=classes,
     )

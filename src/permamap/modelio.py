@@ -9,7 +9,10 @@ and SciPy types (plus the optional LightGBM / XGBoost models), so the AOA refere
 safely as the estimator. A skops file holding a bare estimator (written before the AOA moved into
 the artefact) still loads, with no AOA reference. The model card records the features in order,
 the parameters, the training-data hash, the cross-validation results, the package versions and the
-seed (docs/contracts.md, "Models").
+seed (docs/contracts.md, "Models"), and the categorical features with their training classes
+(``categorical``: feature → classes; the AOA reference holds the same columns as
+``categorical`` indices and ``classes``, which :func:`save_model` and :func:`load_artefact` check
+against each other).
 
 :class:`FeatureGuard` wraps the estimator so that prediction checks its input against the card:
 a table must hold every feature (any column order; extra columns are ignored), an array must have
@@ -58,6 +61,11 @@ _TRUSTED_PREFIXES = (
     "builtins.",
     "collections.",
 )
+# Exact types trusted besides the prefixes. Histogram gradient boosting with categorical features
+# keeps a functools.partial of sklearn's check_array in its fitted preprocessor; skops lists the
+# wrapped function as a type of its own, so a partial of anything outside the trusted prefixes is
+# still refused.
+_TRUSTED_TYPES = frozenset({"functools.partial"})
 
 
 # --------------------------------------------------------------------------- provenance
@@ -210,6 +218,32 @@ class FeatureGuard(ClassifierMixin, BaseEstimator):
 
 
 # --------------------------------------------------------------------------- save / load
+def _categorical_mismatch(card: dict[str, Any], aoa: AOAReference | None) -> str | None:
+    """Why the card's categorical features and the AOA's categorical columns disagree, or None.
+
+    Cards written before categorical factors existed have no ``categorical`` entry: nothing to
+    check then.
+    """
+    if aoa is None or card.get("categorical") is None:
+        return None
+    features = [str(f) for f in card.get("features", [])]
+    named = card["categorical"]
+    expected = [i for i, f in enumerate(features) if f in named]
+    if list(aoa.categorical) != expected:
+        return (
+            f"the model card's categorical features {sorted(named)} sit at columns {expected} "
+            f"but the AOA reference treats columns {list(aoa.categorical)} as categorical"
+        )
+    for j, classes in zip(aoa.categorical, aoa.classes, strict=True):
+        listed = np.asarray(named[features[j]], dtype=np.float64)
+        if not np.array_equal(listed, classes):
+            return (
+                f"the model card lists classes {listed.tolist()} for `{features[j]}` but the AOA "
+                f"reference was fitted on {classes.tolist()}"
+            )
+    return None
+
+
 def jsonable(obj: Any) -> Any:
     """``obj`` with NumPy scalars and arrays as Python values, tuples as lists, NaN/inf as None.
 
@@ -305,6 +339,9 @@ def save_model(
             f"the AOA reference was fitted on {len(aoa.center)} features but the model card lists "
             f"{len(card.get('features', []))}; fit the AOA on the model's features"
         )
+    mismatch = _categorical_mismatch(card, aoa)
+    if mismatch:
+        raise DataError(f"{mismatch}; build the card and the AOA from the same training data")
     payload = sio.dumps({"estimator": inner, "aoa": None if aoa is None else aoa.to_dict()})
     text = json.dumps(jsonable(card), indent=2, allow_nan=False) + "\n"
 
@@ -363,7 +400,9 @@ def load_artefact(model_path: str | Path, card_path: str | Path | None = None) -
             )
     card = _read_card(card_path)
     untrusted = sio.get_untrusted_types(file=model_path)
-    refused = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+    refused = [
+        t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES) and t not in _TRUSTED_TYPES
+    ]
     if refused:
         raise InputFileError(
             f"{model_path} holds types permamap does not trust: {refused}; only scikit-learn, "
@@ -391,6 +430,12 @@ def load_artefact(model_path: str | Path, card_path: str | Path | None = None) -
         raise InputFileError(
             f"{model_path} was fitted on {n_in} features but {card_path} lists {len(features)}; "
             "the two files do not belong together; re-run the model stage"
+        )
+    mismatch = _categorical_mismatch(card, aoa)
+    if mismatch:
+        raise InputFileError(
+            f"{model_path} and {card_path} do not belong together: {mismatch}; re-run the model "
+            "stage"
         )
     guard = FeatureGuard(estimator, features=features)
     guard.estimator_ = estimator

@@ -35,6 +35,13 @@ order and writes nothing):
    permutation importance, with the spatial folds), which the model artefact stores
    (:func:`permamap.modelio.save_model`).
 
+Categorical factors (``model_stage(..., categorical=[...])``: class codes such as soil class or
+land cover) are encoded inside every candidate's pipeline as its family needs (one-hot, raw codes
+for trees, native splits for histogram gradient boosting; :mod:`permamap.models`), following their
+names through feature subsets; the fitted model still takes the raw factor columns. The area of
+applicability treats them as "same class or not" (:func:`permamap.aoa.fit_aoa`), and the model card
+lists them with their training classes.
+
 Random CV rows are site × epoch rows, as published; both spatial schemes keep all rows at one
 location in one fold. Parallel steps run on joblib or dask (:mod:`~permamap.selection.backend`).
 """
@@ -59,7 +66,7 @@ from .metrics import (
     summarize_scores,
 )
 from .results import Comparison, FeatureSelection, FinalModel, ModelChoice, ModelStageResult
-from .settings import DEMO_CANDIDATES, ModelSettings
+from .settings import DEMO_CANDIDATES, PROFILES, ModelSettings
 from .stage import (
     aoa_weights,
     choose_model,
@@ -78,6 +85,7 @@ __all__ = [
     "FREE_COST_S_PER_MILLION",
     "GREATER_IS_BETTER",
     "METRICS",
+    "PROFILES",
     "SCORE_COLUMNS",
     "Comparison",
     "FeatureSelection",

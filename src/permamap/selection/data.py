@@ -8,7 +8,7 @@ combinations, final scores) sees identical folds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +18,11 @@ from sklearn.utils import check_random_state
 
 from ..cv import KNNDMKFold, SpatialBlockKFold, Splits
 from ..errors import ConfigError, DataError
+from ..keys import did_you_mean
 from .settings import ModelSettings
 
 __all__ = [
+    "MAX_CLASSES",
     "TrainingData",
     "location_ids",
     "make_splits",
@@ -28,6 +30,11 @@ __all__ = [
     "spatial_folds_of_rows",
     "split_ratios",
 ]
+
+
+#: Most classes a categorical factor may hold (histogram gradient boosting's categorical limit;
+#: more distinct values suggest a continuous layer declared categorical).
+MAX_CLASSES = 255
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,6 +54,8 @@ class TrainingData:
     features : list of str
     tune_rows, eval_rows : numpy.ndarray
         Row indices of the tuning hold-out and of the rows all outer CV runs on.
+    categorical : tuple of str
+        The features that hold class codes (in ``features`` order); empty by default.
     """
 
     table: pd.DataFrame
@@ -56,6 +65,20 @@ class TrainingData:
     features: list[str]
     tune_rows: np.ndarray
     eval_rows: np.ndarray
+    categorical: tuple[str, ...] = ()
+
+    @property
+    def categorical_columns(self) -> tuple[int, ...]:
+        """Positions of the categorical features in ``features`` (columns of ``X``)."""
+        return tuple(self.features.index(f) for f in self.categorical)
+
+    def categorical_positions(self, names: Sequence[str]) -> tuple[int, ...]:
+        """Positions of the categorical features within the subset ``names``."""
+        return tuple(i for i, f in enumerate(names) if f in self.categorical)
+
+    def classes(self, name: str) -> list[int]:
+        """The classes of categorical feature ``name`` over every row, sorted."""
+        return [int(v) for v in np.unique(self.X_all[:, self.features.index(name)])]
 
     @property
     def X(self) -> np.ndarray:
@@ -148,6 +171,35 @@ def _check_table(
     return X, y, lonlat, feats
 
 
+def _check_categorical(
+    X: np.ndarray, feats: list[str], categorical: Collection[str]
+) -> tuple[str, ...]:
+    """The categorical features in feature order; each must be a feature holding class codes."""
+    names = [str(c) for c in categorical]
+    for name in names:
+        if name not in feats:
+            raise ConfigError(
+                f"categorical factor `{name}` is not among the model features {feats}"
+                f"{did_you_mean(name, feats)}; list only factors the feature table holds"
+            )
+    for name in names:
+        values = np.unique(X[:, feats.index(name)])
+        if not np.array_equal(values, np.round(values)):
+            odd = values[values != np.round(values)][:3].tolist()
+            raise DataError(
+                f"categorical factor `{name}` holds non-integer values such as {odd}; a "
+                "categorical factor holds class codes (1, 2, 7...); declare it continuous or "
+                "reclassify the layer to integer codes"
+            )
+        if len(values) > MAX_CLASSES:
+            raise DataError(
+                f"categorical factor `{name}` holds {len(values)} distinct values at the sites; "
+                f"at most {MAX_CLASSES} classes are supported; declare it continuous or merge "
+                "classes"
+            )
+    return tuple(f for f in feats if f in set(names))
+
+
 def location_ids(lonlat: np.ndarray) -> np.ndarray:
     """One integer id per distinct site position (rows at one location share it)."""
     return np.unique(lonlat, axis=0, return_inverse=True)[1].ravel()
@@ -177,6 +229,7 @@ def prepare_data(
     settings: ModelSettings,
     *,
     random_state: int = 0,
+    categorical: Collection[str] = (),
 ) -> TrainingData:
     """Check the feature table and set aside the tuning hold-out (``tuning="holdout"``).
 
@@ -189,12 +242,15 @@ def prepare_data(
     settings : ModelSettings
     random_state : int, default=0
         Seeds the choice of the tuning locations.
+    categorical : collection of str, default=()
+        Features that hold class codes (integers; at most :data:`MAX_CLASSES` classes).
 
     Returns
     -------
     TrainingData
     """
     X_all, y_all, lonlat_all, feats = _check_table(table, features, settings)
+    cat = _check_categorical(X_all, feats, categorical)
     if settings.tuning == "holdout":
         loc = location_ids(lonlat_all)
         tune_rows, eval_rows = _tuning_rows(loc, y_all, settings.tuning_fraction, random_state)
@@ -207,7 +263,7 @@ def prepare_data(
             f"cannot fill {settings.n_folds} folds; lower tuning_fraction, use tuning='nested' "
             "or add sites"
         )
-    return TrainingData(table, X_all, y_all, lonlat_all, feats, tune_rows, eval_rows)
+    return TrainingData(table, X_all, y_all, lonlat_all, feats, tune_rows, eval_rows, cat)
 
 
 def make_splits(

@@ -117,7 +117,12 @@ def evaluate_subset(
     metric: str,
     n_jobs: int,
 ) -> np.ndarray:
-    """Per-fold ``metric`` of one feature subset on ``splits`` (fixed parameters)."""
+    """Per-fold ``metric`` of one feature subset on ``splits`` (fixed parameters).
+
+    ``cand`` describes the columns of ``X``; its categorical columns follow the subset
+    (:meth:`~permamap.models.Candidate.select`).
+    """
+    cand = cand.select(list(cols))
     Xs = np.ascontiguousarray(X[:, list(cols)])
     jobs = [
         joblib.delayed(evaluate_fold)(cand, params, Xs, y, tr, te, None, metric, 0.0)

@@ -69,6 +69,9 @@ def rank_importance(
 ) -> tuple[list[dict[str, Any]], list[int]]:
     """Permutation importance on held-out spatial folds; impurity importance as a second view.
 
+    Permutation importance is per original factor: the pipeline takes the raw columns, so a
+    categorical factor's class codes are permuted as one column before any encoding.
+
     Returns
     -------
     ranking : list of dict
@@ -97,6 +100,8 @@ def rank_importance(
     with quiet():
         est.fit(X, y)
     impurity = getattr(est.steps[-1][1], "feature_importances_", None)
+    if impurity is not None and len(impurity) != len(feats):
+        impurity = None  # an encoder widened the input: no importance per original factor
     imp = np.zeros(len(feats)) if impurity is None else np.asarray(impurity)
     order = sorted(range(len(feats)), key=lambda j: (-perm_mean[j], -imp[j], feats[j]))
     ranking = [

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -90,7 +90,12 @@ def compare_models(
     """
     ratios = split_ratios(splits)
     cands = {
-        n: make_candidate(n, grid=settings.grid, random_state=random_state)
+        n: make_candidate(
+            n,
+            grid=settings.grid,
+            random_state=random_state,
+            categorical=data.categorical_columns,
+        )
         for n in settings.candidates
     }
     timings: dict[str, float] = {}
@@ -291,7 +296,7 @@ def score_final(
     with parallel_backend(settings, n_jobs):
         final_rows, _ = cv_scores(
             FINAL,
-            choice.candidate,
+            choice.candidate.select(cols),
             {"random": choice.params, "spatial": choice.params},
             np.ascontiguousarray(data.X[:, cols]),
             data.y,
@@ -321,12 +326,19 @@ def train_final(
     reference uses the chosen features of every row, weighted by permutation importance
     (:func:`aoa_weights`), with the first-repeat spatial fold of each row (-1 for the tuning
     hold-out) so that a site's neighbours in its own fold do not count.
+
+    Categorical features (``data.categorical``) are encoded inside the fitted pipeline as the
+    chosen family needs (:mod:`permamap.models`), so the model predicts from the raw factor
+    columns; the AOA treats them as "same class or not" (:func:`~permamap.aoa.fit_aoa`). The card
+    records them under ``categorical`` (feature → training classes) and ``categorical_encoding``
+    (``"one_hot"``, ``"codes"`` or ``"native"``; None without categorical features).
     """
     timings: dict[str, float] = {}
-    cand, params, chosen = choice.candidate, choice.params, selected.features
+    params, chosen = choice.params, selected.features
     ratios = split_ratios(splits)
     stop = stopwatch(timings, "final")
     cols = [data.features.index(f) for f in chosen]
+    cand = choice.candidate.select(cols)
     if scores is None:
         scores = score_final(data, splits, choice, selected, settings, n_jobs=n_jobs)
     summary = summarize_scores(scores, ratios)
@@ -345,8 +357,10 @@ def train_final(
         data.factors(chosen),
         weights=aoa_weights(selected.importance, chosen),
         folds=spatial_folds_of_rows(data, splits),
+        categorical=data.categorical_positions(chosen),
     )
     stop()
+    categorical = {f: data.classes(f) for f in chosen if f in data.categorical}
 
     y_all = data.y_all
     card = {
@@ -358,6 +372,8 @@ def train_final(
             if k.startswith("clf__") and not k.endswith("n_jobs")
         },
         "tuned_params": params,
+        "categorical": categorical,
+        "categorical_encoding": cand.categorical_mode if categorical else None,
         "training_hash": training_hash(X_fit, y_all, chosen),
         "n_training_rows": len(y_all),
         "n_sites": int(data.table["site_id"].nunique()),
@@ -422,6 +438,7 @@ def model_stage(
     n_jobs: int = -1,
     random_state: int = 0,
     prediction_lonlat: Any = None,
+    categorical: Collection[str] = (),
 ) -> ModelStageResult:
     """Compare candidates, choose one by skill and cost, select features and fit the final model.
 
@@ -439,6 +456,12 @@ def model_stage(
         Seeds splits, tuning subset, estimators and permutations; same value → same scores.
     prediction_lonlat : array-like of shape (m, 2), optional
         Prediction locations for kNNDM; default samples ``settings.prediction_bounds`` on land.
+    categorical : collection of str, default=()
+        Features that hold class codes (soil class, land cover...): one-hot encoded inside every
+        candidate's pipeline for the methods that read numbers as magnitudes, kept as codes by
+        trees, native categorical splits for histogram gradient boosting (:mod:`permamap.models`);
+        "same class or not" in the area of applicability. Empty: every feature is continuous
+        (and the results are those of a run without this argument).
 
     Returns
     -------
@@ -450,7 +473,7 @@ def model_stage(
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
     metric = settings.metric
-    data = prepare_data(table, features, settings, random_state=rs)
+    data = prepare_data(table, features, settings, random_state=rs, categorical=categorical)
 
     stop = stopwatch(timings, "splits")
     splits = make_splits(data, settings, random_state=rs, prediction_lonlat=prediction_lonlat)
