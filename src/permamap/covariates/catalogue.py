@@ -1,15 +1,48 @@
-"""The factor catalogue: the named environmental factors, their units, sources and temporal windows."""
+"""The factor catalogue: the named environmental factors, their units, sources and temporal windows.
+
+:data:`FACTORS` lists the built-in factors (climate and static). ``factors.csv`` describes the
+factors of a run's stack, one row each, with the columns :data:`CATALOGUE_COLUMNS`:
+
+``name``
+    Band name in the stack.
+``unit``
+    Unit of the values (``class`` for categorical custom factors without a declared unit).
+``kind``
+    ``climate`` (built-in, averaged over the epoch window), ``static`` (built-in, one layer for
+    every epoch), ``custom-continuous`` or ``custom-categorical`` (a user's
+    ``[covariates.factors.<name>]`` table; resampled by averaging or by the mode, see
+    :mod:`permamap.covariates.custom`).
+``source``
+    Where the values come from: a product name, ``grid``, or a custom factor's file (template).
+``window``
+    ``"<n> years centred on the epoch"`` (climate factors and ``{year}`` custom factors, the
+    latter followed by the file template) or ``"static"``.
+``description``
+    What the factor is.
+"""
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..fileio import atomic_path
 
-__all__ = ["FACTORS", "Factor", "factor_names", "write_catalogue"]
+__all__ = [
+    "CATALOGUE_COLUMNS",
+    "FACTORS",
+    "FACTOR_KINDS",
+    "Factor",
+    "builtin_row",
+    "factor_names",
+    "window_text",
+    "write_catalogue",
+]
+
+CATALOGUE_COLUMNS: tuple[str, ...] = ("name", "unit", "kind", "source", "window", "description")
+FACTOR_KINDS: tuple[str, ...] = ("climate", "static", "custom-continuous", "custom-categorical")
 
 
 @dataclass(frozen=True)
@@ -55,21 +88,61 @@ def factor_names(factors: Iterable[Factor] = FACTORS) -> list[str]:
     return [f.name for f in factors]
 
 
+def window_text(window_years: int) -> str:
+    """The window column of a factor averaged over the epoch window.
+
+    >>> window_text(9)
+    '9 years centred on the epoch'
+    """
+    return f"{window_years} years centred on the epoch"
+
+
+def builtin_row(factor: Factor, source: str, window_years: int) -> dict[str, str]:
+    """The catalogue row of a built-in factor.
+
+    >>> builtin_row(FACTORS[0], "WorldClim", 9)["window"]
+    '9 years centred on the epoch'
+    >>> builtin_row(FACTORS[-1], "grid", 9)["window"]
+    'static'
+    """
+    return {
+        "name": factor.name,
+        "unit": factor.unit,
+        "kind": factor.kind,
+        "source": source,
+        "window": window_text(window_years) if factor.kind == "climate" else "static",
+        "description": factor.description,
+    }
+
+
 def write_catalogue(
-    path: Path, sources: dict[str, str], window_years: int, factors: Iterable[Factor] = FACTORS
+    path: Path,
+    rows: Iterable[Mapping[str, str]] | Mapping[str, str],
+    window_years: int | None = None,
 ) -> Path:
-    """Write ``factors.csv`` (name, unit, kind, source, window, description), atomically."""
+    """Write ``factors.csv`` (columns :data:`CATALOGUE_COLUMNS`), atomically.
+
+    Parameters
+    ----------
+    path : Path
+        Where to write.
+    rows : iterable of mapping
+        One row per factor, e.g. from
+        :meth:`permamap.covariates.combined.CombinedSource.catalogue_rows`.
+        (Transitional: a ``{factor name: source}`` mapping plus ``window_years`` writes every
+        built-in factor, the former signature.)
+    window_years : int, optional
+        Only with the transitional ``{name: source}`` form.
+    """
+    if isinstance(rows, Mapping):
+        # former signature write_catalogue(path, sources, window_years); remove once the
+        # pipeline passes CombinedSource.catalogue_rows
+        sources = rows
+        rows = [builtin_row(f, sources.get(f.name, ""), window_years or 9) for f in FACTORS]
     # csv.DictWriter into the temporary file (its \r\n row ends are the file's format)
     with atomic_path(Path(path)) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(
-            fh, fieldnames=["name", "unit", "kind", "source", "window", "description"]
-        )
+        writer = csv.DictWriter(fh, fieldnames=list(CATALOGUE_COLUMNS), restval="")
         writer.writeheader()
-        for f in factors:
-            row = asdict(f)
-            row["source"] = sources.get(f.name, "")
-            row["window"] = (
-                f"{window_years} years centred on the epoch" if f.kind == "climate" else ""
-            )
-            writer.writerow(row)
+        for row in rows:
+            writer.writerow(dict(row))
     return Path(path)

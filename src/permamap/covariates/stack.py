@@ -18,6 +18,7 @@ from ..fileio import atomic_path, check_on_grid, open_tiled
 from ..grid import Grid
 
 __all__ = [
+    "FINGERPRINT_TAG",
     "CovariateSource",
     "build_stack",
     "read_stack",
@@ -38,14 +39,37 @@ class CovariateSource(Protocol):
     ) -> np.ndarray: ...
 
 
-def stack_is_current(path: Path, grid: Grid, names: list[str]) -> bool:
-    """True if ``path`` is a stack on ``grid`` with exactly the bands ``names`` (so it can be reused)."""
+FINGERPRINT_TAG = "factors_sha"
+
+
+def stack_is_current(
+    path: Path, grid: Grid, names: list[str], *, fingerprint: str | None = None
+) -> bool:
+    """True if ``path`` is a stack on ``grid`` with exactly the bands ``names`` (so it can be reused).
+
+    Parameters
+    ----------
+    path : Path
+        The stack.
+    grid : Grid
+        The run's grid.
+    names : list of str
+        The factor names, in band order.
+    fingerprint : str, optional
+        Fingerprint of the factor definitions (e.g.
+        :meth:`permamap.covariates.combined.CombinedSource.fingerprint`); when given, the stack is
+        current only if :func:`build_stack` wrote the same one (tag ``factors_sha``), so a changed
+        custom factor file, scale or window rebuilds the stack. ``None`` compares grid and names only.
+    """
     if not Path(path).is_file():
         return False
     with rasterio.open(path) as ds:
-        return grid.matches(ds.crs, ds.transform, (ds.height, ds.width)) and list(
+        same = grid.matches(ds.crs, ds.transform, (ds.height, ds.width)) and list(
             ds.descriptions
         ) == list(names)
+        if fingerprint is not None:
+            same = same and ds.tags().get(FINGERPRINT_TAG) == fingerprint
+    return same
 
 
 def build_stack(
@@ -57,12 +81,17 @@ def build_stack(
     window_years: int = 9,
     tile_shape: tuple[int, int] = DEFAULT_TILE,
     progress: bool = False,
+    fingerprint: str | None = None,
 ) -> Path:
     """Compute every factor for ``epoch`` tile by tile and write the stack at ``path`` atomically.
 
     Memory is set by ``tile_shape``, not by the grid: one tile of all factors is held at a time.
+    ``fingerprint`` (optional) is written as the tag ``factors_sha`` for :func:`stack_is_current`.
     """
     names = list(source.factor_names)
+    tags: dict[str, object] = {"epoch": epoch, "window_years": window_years}
+    if fingerprint is not None:
+        tags[FINGERPRINT_TAG] = fingerprint
     with atomic_path(Path(path)) as tmp:
         with open_tiled(
             tmp,
@@ -71,7 +100,7 @@ def build_stack(
             "float32",
             float("nan"),
             names,
-            tags={"epoch": epoch, "window_years": window_years},
+            tags=tags,
         ) as ds:
             tiles = list(grid.tiles(tile_shape))
             for w in tqdm(tiles, desc=f"covariates {epoch}", unit="tile", disable=not progress):
