@@ -71,17 +71,20 @@ def test_a_ghcn_input_is_the_stations_reader_with_the_run_epochs_and_window(tmp_
 @pytest.mark.parametrize(
     ("spec", "match"),
     [
-        ({"type": "tabel", "path": "x.csv"}, r'#1 has type = .tabel.*did you mean "table"'),
-        ({"path": "x.csv"}, r"#1 has no `type`; add type = one of \"demo\""),
-        ({"type": "gtnp"}, r'#1 \(type = "gtnp"\) lacks `path`; add the file to read'),
-        ({"type": "permos", "path": "p.csv", "lon": 9.0}, r"lacks `lat`; add lat = "),
+        ({"type": "tabel", "path": "x.csv"}, r"#1 has type = .tabel.*did you mean `table`"),
+        ({"path": "x.csv"}, r"#1 has no `type`; add type = one of \"climate_absences\", \"demo\""),
+        (
+            {"type": "gtnp"},
+            r'#1 \(type = "gtnp"\) lacks the required key `path`; add e.g. `path = "boreholes',
+        ),
+        ({"type": "permos", "path": "p.csv", "lon": 9.0}, r"lacks the required key `lat`; add"),
         (
             {"type": "gtnp", "path": "g.csv", "dept_m": 10},
-            r"unknown key\(s\) \['dept_m'\] \(did you mean 'depth_m' for 'dept_m'\?\)",
+            r"has unknown key `dept_m` \(did you mean `depth_m`\?\); allowed keys: ",
         ),
-        ({"type": "ghcn", "path": "s.inv", "data": "s.dat", "window": 5}, r"'window'"),
+        ({"type": "ghcn", "path": "s.inv", "data": "s.dat", "window": 5}, r"`window`"),
         ({"type": "table", "path": 3}, r"path = 3, which is not a file path"),
-        ({"type": "demo", "path": "x.csv"}, r"takes only \['seed_offset'\]"),
+        ({"type": "demo", "path": "x.csv"}, r"unknown key `path`; allowed keys: seed_offset, type"),
         ("gtnp", r"#1 is 'gtnp', not a table"),
     ],
 )

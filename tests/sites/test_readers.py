@@ -289,7 +289,7 @@ def test_read_table_csv_with_mapping(tmp_path):
             "name,lat,lon,pf\nA,60,100,1\n",
             {"label": "permafrost"},
             InputFileError,
-            r"lit.csv has no column 'permafrost' \(mapped to 'label'\).*Fix the column mapping",
+            r"lit.csv has no column 'permafrost' \(columns.label\).*fix columns.label",
         ),
         ("name,lat,lon,pf\nA,60,100,1\n", {"labels": "pf"}, ConfigError, "unknown field"),
         ("name,lat,lon,pf\n", {"label": "pf"}, InputFileError, "header but no data rows"),

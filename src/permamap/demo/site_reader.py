@@ -59,7 +59,7 @@ def read_demo_sites(context: SiteReadContext, *, seed_offset: int = 7) -> SiteIn
     Raises
     ------
     ConfigError
-        ``context.world`` is not the virtual world.
+        ``context.world`` is not the virtual world, or ``context.grid`` is ``None``.
     """
     world = context.world
     if world is None or not all(hasattr(world, m) for m in _WORLD_METHODS):
@@ -69,6 +69,11 @@ def read_demo_sites(context: SiteReadContext, *, seed_offset: int = 7) -> SiteIn
             f'source is {what}, not the virtual world; set [covariates] source = "demo", or list '
             'your own site files as [[sites.inputs]] tables (type = "table", "gtnp", "permos" or '
             '"ghcn")'
+        )
+    if context.grid is None:
+        raise ConfigError(
+            'type = "demo" samples its sites on the run\'s grid, but none was given; read the '
+            "demo input with the run's SiteReadContext (grid set), not while only checking inputs"
         )
     epochs = list(context.epochs)
     demo = sample_sites(

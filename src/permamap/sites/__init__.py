@@ -5,11 +5,13 @@ The site stage turns borehole records (GTN-P, PERMOS), literature tables and wea
 every dropped, changed or merged point with its rule in a QC report.
 
 - :mod:`.inputs`: the ``[[sites.inputs]]`` registry of readers by ``type`` (the virtual world's
-  ``"demo"`` reader included) and :func:`read_site_inputs`;
+  ``"demo"`` reader included), :func:`check_site_inputs` (every table and file checked at load)
+  and :func:`read_site_inputs`; :mod:`.values` checks the values of an input table;
 - :mod:`.gtnp`, :mod:`.permos`, :mod:`.ghcn`, :mod:`.table`: one reader per source, with the
   shared parsing helpers in :mod:`.parsing`;
 - :mod:`.labels`: MAGT profiles and labels, station MAAT;
-- :mod:`.qc`, :mod:`.build`: the QC rules, :func:`build_sites` and :func:`write_sites`.
+- :mod:`.qc`, :mod:`.build`, :mod:`.outputs`: the QC rules, :func:`build_sites`,
+  :func:`write_sites` and :func:`summarize`.
 
 Examples
 --------
@@ -29,10 +31,9 @@ from __future__ import annotations
 from .build import (
     QC_REPORT_COLUMNS,
     SITE_COLUMNS,
+    SiteQC,
     build_sites,
-    summarize,
     validate_raw,
-    write_sites,
 )
 from .ghcn import (
     format_ghcnm,
@@ -41,7 +42,14 @@ from .ghcn import (
     write_ghcnm,
 )
 from .gtnp import read_gtnp
-from .inputs import SITE_READERS, SiteInputs, SiteReadContext, read_site_inputs
+from .inputs import (
+    SITE_READERS,
+    SiteInputs,
+    SiteInputSpec,
+    SiteReadContext,
+    check_site_inputs,
+    read_site_inputs,
+)
 from .labels import (
     label_from_magt,
     magt_profile,
@@ -50,6 +58,7 @@ from .labels import (
     station_maat,
     stations_nonpermafrost,
 )
+from .outputs import summarize, write_sites
 from .parsing import KINDS, RAW_COLUMNS
 from .permos import read_permos
 from .qc import (
@@ -85,9 +94,12 @@ __all__ = [
     "TABLE_FIELDS",
     "UNCLEAR_LABEL",
     "QCSettings",
+    "SiteInputSpec",
     "SiteInputs",
+    "SiteQC",
     "SiteReadContext",
     "build_sites",
+    "check_site_inputs",
     "format_ghcnm",
     "label_from_magt",
     "magt_profile",

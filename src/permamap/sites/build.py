@@ -2,22 +2,19 @@
 
 :func:`build_sites` validates the raw table, applies the checks of :mod:`permamap.sites.qc` in
 the order of :data:`~permamap.sites.qc.RULES` and records every drop, change and merge;
-:func:`write_sites` writes the sites (GeoParquet) and the QC report (CSV) together, atomically,
-to the paths the caller gives;
-:func:`summarize` counts kept and dropped rows per source and rule.
+:mod:`.outputs` writes and summarises the two tables.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import overload
 
 import numpy as np
 import pandas as pd
 
-from .. import fileio
 from ..errors import ConfigError, DataError
 from ..grid import Grid
 from . import qc
@@ -28,10 +25,9 @@ from .qc import QCSettings
 __all__ = [
     "QC_REPORT_COLUMNS",
     "SITE_COLUMNS",
+    "SiteQC",
     "build_sites",
-    "summarize",
     "validate_raw",
-    "write_sites",
 ]
 
 logger = logging.getLogger(__name__)
@@ -126,6 +122,66 @@ def validate_raw(raw: pd.DataFrame) -> pd.DataFrame:
     return df[[*RAW_COLUMNS, *extra]]
 
 
+@dataclass(frozen=True, eq=False)
+class SiteQC:
+    """What :func:`build_sites` returns; it unpacks as ``sites, qc_report = build_sites(...)``.
+
+    Attributes
+    ----------
+    sites : DataFrame
+        One row per site and epoch (:data:`SITE_COLUMNS` then provenance columns).
+    qc_report : DataFrame
+        One row per dropped, changed or merged row (:data:`QC_REPORT_COLUMNS`).
+    notes : list of str
+        What the user should see in the console and the report: a check that was skipped or
+        run on part of the sites (e.g. the climate check of a run without a MAAT factor).
+    """
+
+    sites: pd.DataFrame
+    qc_report: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        return iter((self.sites, self.qc_report))
+
+    def __len__(self) -> int:
+        return 2
+
+    @overload
+    def __getitem__(self, i: int) -> pd.DataFrame: ...
+    @overload
+    def __getitem__(self, i: slice) -> tuple[pd.DataFrame, ...]: ...
+    def __getitem__(self, i: int | slice) -> pd.DataFrame | tuple[pd.DataFrame, ...]:
+        return (self.sites, self.qc_report)[i]
+
+
+def _climate_note(n_rows: int, n_own: int, n_unchecked: int, layer: bool) -> str | None:
+    """The note on a climate check that could not look at every site-epoch row."""
+    fix = (
+        "add the maat factor to the run's factors to check every site, or set [qc] climate = "
+        "false to turn the check off"
+    )
+    if not layer and n_own == 0:
+        return (
+            f"QC {qc.CLIMATE_CONTRADICTION} skipped: the run has no MAAT layer (no maat factor) "
+            f"and no site carries its own MAAT, so none of the {n_rows} site-epoch rows was "
+            f"checked against the climate; {fix}"
+        )
+    if not layer:
+        return (
+            f"QC {qc.CLIMATE_CONTRADICTION}: the run has no MAAT layer (no maat factor), so only "
+            f"the {n_own} of {n_rows} site-epoch rows with their own MAAT (the sites' maat "
+            f"column) were checked against the climate; {fix}"
+        )
+    if n_unchecked:
+        return (
+            f"QC {qc.CLIMATE_CONTRADICTION}: {n_unchecked} of {n_rows} site-epoch rows have no "
+            "MAAT (the layer is empty at their cell and the site gives none), so their labels "
+            "were not checked against the climate"
+        )
+    return None
+
+
 class _Report:
     """Collects QC report rows."""
 
@@ -186,7 +242,7 @@ def build_sites(
     is_land: LandMask | None = None,
     maat: MaatLayer | None = None,
     settings: QCSettings = QCSettings(),  # noqa: B008 - frozen, immutable default
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> SiteQC:
     """Harmonise and quality-control a raw site table into one row per site and epoch.
 
     Checks, in order (rule names from :mod:`permamap.sites.qc`):
@@ -201,7 +257,10 @@ def build_sites(
        dropped; dated rows map to the nearest epoch, undated (static) rows to all epochs.
     7. ``climate_contradiction`` — permafrost where MAAT ≥ the warm limit or non-permafrost
        where MAAT ≤ the cold limit, per epoch: dropped. MAAT comes from ``maat(lon, lat,
-       epoch)`` or, without it, from the row's ``maat`` column.
+       epoch)`` where it has a value, else from the row's own ``maat`` column (a station's
+       MAAT, a table's mapped column). Without a MAAT layer (a run with no ``maat`` factor,
+       ``maat=None``) only rows with their own MAAT are checked, and :attr:`SiteQC.notes` says
+       how many (or that the check was skipped); rows with no MAAT at all are never dropped.
     8. ``duplicate_conflict`` / ``duplicate_merged`` — several sites in one grid cell and epoch:
        conflicting labels are all dropped; agreeing ones are merged into the one of the most
        direct kind (borehole first, station last), the others reported as ``merged``.
@@ -218,18 +277,19 @@ def build_sites(
     is_land : callable, optional
         ``is_land(lon, lat) -> bool array``; without it the sea check is skipped.
     maat : callable, optional
-        ``maat(lon, lat, epoch) -> °C array`` from a climate layer.
+        ``maat(lon, lat, epoch) -> °C array`` from a climate layer (the stack's ``maat``
+        band); ``None`` when the run has no MAAT factor.
     settings : QCSettings
         Which checks run and their thresholds.
 
     Returns
     -------
-    sites : DataFrame
-        Columns :data:`SITE_COLUMNS` then the raw table's provenance columns; ``qc_flags``
-        lists the non-dropping rules that touched the row (``;``-separated), ``merged_from``
-        the site_ids merged into it.
-    qc_report : DataFrame
-        One row per dropped, changed or merged row (:data:`QC_REPORT_COLUMNS`).
+    SiteQC
+        Unpacks as ``(sites, qc_report)``; ``.notes`` holds the notes for the user.
+        ``sites`` has columns :data:`SITE_COLUMNS` then the raw table's provenance columns;
+        ``qc_flags`` lists the non-dropping rules that touched the row (``;``-separated),
+        ``merged_from`` the site_ids merged into it. ``qc_report`` has one row per dropped,
+        changed or merged row (:data:`QC_REPORT_COLUMNS`).
 
     Raises
     ------
@@ -254,6 +314,7 @@ def build_sites(
         raise ConfigError("no epochs given; set [run].epochs, e.g. [2000, 2005, 2010, 2015, 2020]")
     df = validate_raw(raw)
     report = _Report()
+    notes: list[str] = []
     flags = pd.Series([""] * len(df), index=df.index, dtype=object)
     n_raw = len(df)
 
@@ -380,6 +441,7 @@ def build_sites(
     # 7. climate contradiction, per epoch
     if settings.climate and len(out):
         air = out["maat"].to_numpy(dtype=float).copy()
+        n_own = int(np.isfinite(air).sum())
         if maat is not None:
             for ep in epochs:
                 m = (out["epoch"] == ep).to_numpy()
@@ -393,6 +455,12 @@ def build_sites(
                             f"in epoch {ep}; maat(lon, lat, epoch) must return one value per point"
                         )
                     air[m] = np.where(np.isfinite(v), v, air[m])
+        note = _climate_note(
+            len(out), n_own, int((~np.isfinite(air)).sum()), layer=maat is not None
+        )
+        if note is not None:
+            logger.warning(note)
+            notes.append(note)
         label = out["label"].to_numpy(dtype=float, na_value=np.nan)
         bad = qc.climate_contradiction(
             label,
@@ -487,96 +555,4 @@ def build_sites(
         len(sites),
         len(qc_report),
     )
-    return sites, qc_report
-
-
-def write_sites(
-    sites: pd.DataFrame,
-    qc_report: pd.DataFrame,
-    sites_path: str | os.PathLike[str],
-    qc_report_path: str | os.PathLike[str],
-) -> dict[str, Path]:
-    """Write the sites as GeoParquet (EPSG:4326 points) and the QC report as CSV.
-
-    Both files are written to temporary names and renamed only when both succeeded
-    (:func:`permamap.fileio.write_files_together`), so a failed run never leaves a half-written
-    or mismatched pair.
-
-    Parameters
-    ----------
-    sites, qc_report : DataFrame
-        The two tables returned by :func:`build_sites`.
-    sites_path, qc_report_path : path
-        Final paths, e.g. :attr:`permamap.layout.RunLayout.sites` and
-        :attr:`~permamap.layout.RunLayout.qc_report`; their folders are created.
-
-    Returns
-    -------
-    dict
-        ``{"sites": path, "qc_report": path}``.
-    """
-    import geopandas as gpd
-
-    missing = [c for c in SITE_COLUMNS if c not in sites.columns]
-    missing_qc = [c for c in QC_REPORT_COLUMNS if c not in qc_report.columns]
-    if missing or missing_qc:
-        raise DataError(
-            f"cannot write sites: columns {missing} (sites) / {missing_qc} (qc report) are "
-            "missing; pass the two tables returned by build_sites"
-        )
-    gdf = gpd.GeoDataFrame(
-        sites.copy(),
-        geometry=gpd.points_from_xy(sites["lon"], sites["lat"]),
-        crs="EPSG:4326",
-    )
-    for c in gdf.columns:
-        if gdf[c].dtype == object and c != "geometry":
-            gdf[c] = gdf[c].astype("string")  # mixed provenance columns must not break Arrow
-    paths = {"sites": Path(sites_path), "qc_report": Path(qc_report_path)}
-
-    def _write_parquet(p: Path) -> None:
-        gdf.to_parquet(p, index=False)
-
-    def _write_csv(p: Path) -> None:
-        qc_report.to_csv(p, index=False)
-
-    fileio.write_files_together({paths["sites"]: _write_parquet, paths["qc_report"]: _write_csv})
-    logger.info(
-        "wrote %d sites to %s and %d QC entries to %s",
-        len(sites),
-        paths["sites"],
-        len(qc_report),
-        paths["qc_report"],
-    )
-    return paths
-
-
-def summarize(sites: pd.DataFrame, qc_report: pd.DataFrame) -> pd.DataFrame:
-    """Kept and reported rows per source and rule, ready to print.
-
-    ``kept`` counts site-epoch rows in ``sites`` (``sites_kept`` distinct sites); every rule
-    column counts QC report entries (rows before epoch expansion for the coordinate, label and
-    epoch rules, site-epoch rows for the climate and duplicate rules). ``dropped`` sums the
-    entries whose action is ``dropped``. The last row, ``total``, sums the sources.
-
-    Examples
-    --------
-    >>> sites = pd.DataFrame({"site_id": ["a:1", "a:1", "b:1"], "source": ["a", "a", "b"]})
-    >>> rep = pd.DataFrame({"source": ["a", "b"], "rule": ["in_sea", "swapped_coordinates"],
-    ...                     "action": ["dropped", "changed"]})
-    >>> print(summarize(sites, rep))  # doctest: +NORMALIZE_WHITESPACE
-            kept  sites_kept  dropped  swapped_coordinates  in_sea
-    source
-    a          2           1        1                    0       1
-    b          1           1        0                    1       0
-    total      3           2        1                    1       1
-    """
-    kept = sites.groupby("source").agg(kept=("site_id", "size"), sites_kept=("site_id", "nunique"))
-    dropped = qc_report[qc_report["action"] == "dropped"].groupby("source").size().rename("dropped")
-    by_rule = qc_report.groupby(["source", "rule"]).size().unstack("rule", fill_value=0)
-    rules = [r for r in qc.RULES if r in by_rule.columns]
-    table = pd.concat([kept, dropped, by_rule[rules]], axis=1).fillna(0).astype(int)
-    table.index.name = "source"
-    table = table.sort_index()
-    table.loc["total"] = table.sum()
-    return table[["kept", "sites_kept", "dropped", *rules]]
+    return SiteQC(sites, qc_report, notes)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from .. import fileio
 from ..errors import ConfigError, DataError, InputFileError
-from .parsing import check_file
+from .parsing import check_file, read_text
 
 __all__ = [
     "GHCNM_DAT_MISSING",
@@ -74,6 +74,18 @@ def parse_ghcnm_inventory(text: str, *, origin: str = "<text>") -> pd.DataFrame:
         if not line.strip():
             continue
         fields = [line[a:b].strip() for a, b in _INV_SPECS]
+        if line[11:15].isdigit() and line[15:19].isalpha() and line[15:19].isupper():
+            raise InputFileError(
+                f"GHCN-M inventory {origin}, line {n}: {line[:27]!r}… is a data line (station, "
+                f"year {line[11:15]}, element {line[15:19]}), not a station; the inventory must be "
+                "the .inv file and the data the .dat file (are the two swapped?)"
+            )
+        if len(line) < 30:  # a fixed-width line ending inside the longitude: a cut file
+            raise InputFileError(
+                f"GHCN-M inventory {origin}, line {n}: {line!r} is cut short (a station line "
+                "holds the latitude in columns 13-20 and the longitude in 22-30); the file is "
+                "truncated: download it again"
+            )
         try:
             lat, lon, elev = float(fields[1]), float(fields[2]), float(fields[3] or "nan")
         except ValueError:
@@ -124,16 +136,20 @@ def parse_ghcnm_data(text: str, *, element: str = "TAVG", origin: str = "<text>"
             year = int(line[11:15])
             for m in range(12):
                 a = 19 + 8 * m
-                raw = int(line[a : a + 5])
+                field = line[a : a + 5]
+                if field != field.rstrip():  # values are right-aligned: a cut line ends in spaces
+                    raise ValueError(field)
+                raw = int(field)
                 value = np.nan if raw == GHCNM_DAT_MISSING else raw / 100.0
                 records.append(
                     (line[:11], year, m + 1, value, line[a + 5], line[a + 6], line[a + 7])
                 )
         except ValueError:
             raise InputFileError(
-                f"GHCN-M data file {origin}, line {n}: {line[:27]!r}… has no integer year "
-                "(columns 12-15) or monthly value (5 characters from column 20, every 8 columns); "
-                "it must be a GHCN-M v4 .dat file"
+                f"GHCN-M data file {origin}, line {n}: {line.rstrip()[:40]!r}… has no integer "
+                "year (columns 12-15) or is cut short in its 12 monthly values (5 characters "
+                "from column 20, every 8 columns); it must be a complete GHCN-M v4 .dat file "
+                "(data = the .dat, path = the .inv): download it again"
             ) from None
     if not records:
         raise InputFileError(
@@ -182,13 +198,14 @@ def parse_ghcnm(
 def read_ghcnm_inventory(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read a GHCN-M v4 station inventory (``.inv``): ``station_id, lat, lon, elev_m, name``."""
     p = check_file(path, "GHCN-M inventory")
-    return parse_ghcnm_inventory(p.read_text(encoding=GHCNM_ENCODING), origin=str(p))
+    return parse_ghcnm_inventory(read_text(p, "GHCN-M inventory", GHCNM_ENCODING), origin=str(p))
 
 
 def read_ghcnm_data(path: str | os.PathLike[str], *, element: str = "TAVG") -> pd.DataFrame:
     """Read a GHCN-M v4 data file (``.dat``) into a long monthly table (:func:`parse_ghcnm_data`)."""
     p = check_file(path, "GHCN-M data file")
-    return parse_ghcnm_data(p.read_text(encoding=GHCNM_ENCODING), element=element, origin=str(p))
+    text = read_text(p, "GHCN-M data file", GHCNM_ENCODING)
+    return parse_ghcnm_data(text, element=element, origin=str(p))
 
 
 def read_ghcnm(

@@ -15,9 +15,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import InputFileError
+from ..errors import DataError, InputFileError
 from .labels import sites_from_series
-from .parsing import check_file, read_csv, to_dates, to_float
+from .parsing import (
+    bad_rows_message,
+    check_file,
+    one_line,
+    read_csv,
+    read_text,
+    to_dates,
+    to_float,
+)
 
 __all__ = ["read_gtnp"]
 
@@ -27,14 +35,21 @@ _GTNP_COLUMNS = ("date", "depth", "temperature", "dataset_id")
 
 
 def _gtnp_metadata(path: Path, csv_path: Path) -> pd.DataFrame:
+    text = read_text(check_file(path, "GTN-P metadata"), "GTN-P metadata")
     try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        records = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise InputFileError(
-            f"GTN-P metadata {path} is not valid JSON ({exc}); download it again"
-        ) from exc
+            f"GTN-P metadata {path} is not valid JSON ({one_line(exc)}); it is truncated or "
+            f"not the metadata JSON exported with {csv_path.name}: download it again"
+        ) from None
     if isinstance(records, dict):
         records = [records]
+    if not isinstance(records, list) or not records:
+        raise InputFileError(
+            f"GTN-P metadata {path} holds {type(records).__name__} {str(records)[:40]!r}, not a "
+            f"list of dataset records; use the metadata JSON exported with {csv_path.name}"
+        )
     rows = []
     for i, rec in enumerate(records):
         try:
@@ -58,8 +73,9 @@ def _gtnp_metadata(path: Path, csv_path: Path) -> pd.DataFrame:
         except (KeyError, TypeError, ValueError) as exc:
             raise InputFileError(
                 f"GTN-P metadata {path}: record {i} lacks id/borehole.location.latitude/longitude "
-                f"({exc!r}); it must be the metadata JSON exported with {csv_path.name}"
-            ) from exc
+                f"({type(exc).__name__}: {one_line(exc)}); it must be the metadata JSON exported "
+                f"with {csv_path.name}"
+            ) from None
     return pd.DataFrame(rows)
 
 
@@ -74,6 +90,7 @@ def read_gtnp(
     threshold_c: float = 0.0,
     min_days_per_month: int = 20,
     min_months_harmonic: int = 7,
+    encoding: str = "utf-8",
 ) -> pd.DataFrame:
     """Read a GTN-P ground-temperature export and derive MAGT and labels per borehole.
 
@@ -96,6 +113,8 @@ def read_gtnp(
         MAGT ≤ this → permafrost (default 0 °C).
     min_days_per_month, min_months_harmonic
         See :func:`~permamap.sites.labels.magt_profile`.
+    encoding : str
+        Text encoding of the data CSV (default ``"utf-8"``).
 
     Returns
     -------
@@ -111,18 +130,25 @@ def read_gtnp(
     if not meta_path.is_file():
         raise InputFileError(
             f"GTN-P metadata {meta_path} for {csv_path} does not exist; GTN-P coordinates are "
-            "only in the metadata JSON: pass metadata=... or put it next to the CSV"
+            "only in the metadata JSON: pass metadata=<its path> (in the config: metadata = "
+            '"boreholes_metadata.json") or put it next to the CSV'
         )
-    df = read_csv(csv_path, "GTN-P data file")
+    df = read_csv(csv_path, "GTN-P data file", encoding=encoding)
     missing = [c for c in _GTNP_COLUMNS if c not in df.columns]
     if missing:
         raise InputFileError(
-            f"GTN-P data file {csv_path} lacks column(s) {missing}; it has {list(df.columns)}. "
-            f"A GTN-P export has {list(_GTNP_COLUMNS)}; for a wide file (date + one column per "
-            "depth) use read_permos"
+            f"GTN-P data file {csv_path} lacks column(s) {missing}; it has "
+            f"{[str(c) for c in df.columns][:12]}. A GTN-P export has {list(_GTNP_COLUMNS)}; "
+            'for a wide file (date + one column per depth) use type = "permos" (read_permos)'
         )
     meta = _gtnp_metadata(meta_path, csv_path)
     dataset = to_float(df["dataset_id"], csv_path, "dataset_id", "it must be an integer id")
+    not_id = ~np.isfinite(dataset) | (dataset != np.round(dataset))
+    if not_id.any():
+        raise DataError(
+            bad_rows_message(csv_path, "dataset_id", df["dataset_id"], not_id, 2)
+            + "; every row needs the integer id of its dataset (the id of a metadata record)"
+        )
     known = {int(v) for v in meta["dataset_id"]}
     unknown = sorted({int(v) for v in dataset[np.isfinite(dataset)]} - known)
     if unknown:
@@ -155,5 +181,5 @@ def read_gtnp(
         min_months_harmonic=min_months_harmonic,
     )
     out = out.merge(boreholes[["source_id", "elev_m"]], on="source_id", how="left")
-    logger.info("read %d borehole rows from GTN-P export %s", len(out), csv_path)
+    logger.debug("read %d borehole rows from GTN-P export %s", len(out), csv_path)
     return out

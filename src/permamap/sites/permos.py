@@ -32,6 +32,7 @@ def read_permos(
     threshold_c: float = 0.0,
     min_days_per_month: int = 20,
     min_months_harmonic: int = 7,
+    encoding: str = "utf-8",
 ) -> pd.DataFrame:
     """Read a PERMOS borehole file (wide: date column + one column per depth in m).
 
@@ -49,6 +50,8 @@ def read_permos(
         Original identifier (default: the file stem).
     source, epochs, window, depth_m, threshold_c, min_days_per_month, min_months_harmonic
         See :func:`read_gtnp`.
+    encoding : str
+        Text encoding of the CSV (default ``"utf-8"``).
 
     Returns
     -------
@@ -56,7 +59,7 @@ def read_permos(
         Raw site table rows for the borehole.
     """
     csv_path = check_file(path, "PERMOS borehole file")
-    df = read_csv(csv_path, "PERMOS borehole file")
+    df = read_csv(csv_path, "PERMOS borehole file", encoding=encoding)
     date_col, depth_cols = df.columns[0], list(df.columns[1:])
     if not depth_cols:
         raise InputFileError(

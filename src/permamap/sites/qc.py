@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..grid import Grid
+from ..keys import check_keys
 
 __all__ = [
     "ACTIONS",
@@ -94,8 +95,10 @@ class QCSettings:
     sea : bool
         Drop points that the land mask puts in the sea (default True; needs ``is_land``).
     climate : bool
-        Drop labels that contradict the local MAAT (default True; needs a MAAT layer or a
-        ``maat`` column).
+        Drop labels that contradict the local MAAT (default True). MAAT comes from the run's
+        MAAT layer, else from the site's own ``maat`` column; a run without a MAAT factor
+        checks only the sites that carry their own MAAT, and :func:`~permamap.sites.build_sites`
+        says so in a note.
     permafrost_max_maat_c : float
         Permafrost labels where MAAT ≥ this (°C) contradict the climate (default +3).
     nonpermafrost_min_maat_c : float
@@ -116,7 +119,11 @@ class QCSettings:
     >>> QCSettings.from_dict({"permafrost_max_maat": 2.5})
     Traceback (most recent call last):
     ...
-    permamap.errors.ConfigError: unknown QC setting 'permafrost_max_maat' ...
+    permamap.errors.ConfigError: [qc] has unknown key `permafrost_max_maat` (did you mean `permafrost_max_maat_c`?); allowed keys: ...
+    >>> QCSettings.from_dict({"sea": "no"})
+    Traceback (most recent call last):
+    ...
+    permamap.errors.ConfigError: [qc] sea = "no" must be true or false (a TOML boolean, without quotes); e.g. sea = true
     """
 
     swapped: bool = True
@@ -131,55 +138,79 @@ class QCSettings:
     epoch_tolerance_years: int = 4
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.type in ("bool", bool) and not isinstance(value, bool):
-                raise ConfigError(
-                    f"QC setting {f.name} = {value!r} must be true or false; "
-                    f"set e.g. {f.name} = {str(f.default).lower()}"
-                )
-            if f.type in ("float", float) and (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not math.isfinite(value)
-            ):
-                raise ConfigError(
-                    f"QC setting {f.name} = {value!r} must be a finite number of °C; "
-                    f"set e.g. {f.name} = {f.default}"
-                )
-        tol = self.epoch_tolerance_years
-        if isinstance(tol, bool) or not isinstance(tol, int) or tol < 0:
-            raise ConfigError(
-                f"QC setting epoch_tolerance_years = {tol!r} must be a whole number ≥ 0; "
-                "set e.g. epoch_tolerance_years = 4"
-            )
-        if self.nonpermafrost_min_maat_c >= self.permafrost_max_maat_c:
-            raise ConfigError(
-                f"QC settings nonpermafrost_min_maat_c = {self.nonpermafrost_min_maat_c} must be "
-                f"below permafrost_max_maat_c = {self.permafrost_max_maat_c}; "
-                "e.g. -8 and 3 °C"
-            )
+        _check_settings({f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, "[qc]")
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> QCSettings:
-        """Settings from a config mapping (e.g. the ``[sites.qc]`` table), validated.
+    def from_dict(cls, values: Mapping[str, Any], where: str = "[qc]") -> QCSettings:
+        """Settings from a config table (the ``[qc]`` table), validated.
 
-        Unknown keys raise :class:`~permamap.errors.ConfigError` naming the valid ones;
-        integers are accepted for °C values.
+        Parameters
+        ----------
+        values : mapping
+            The table as loaded; missing keys keep their defaults, integers are accepted for
+            °C values.
+        where : str
+            How the user finds the table in messages (default ``"[qc]"``).
+
+        Raises
+        ------
+        ConfigError
+            An unknown key (with "did you mean"), or a value of the wrong type or range: one line
+            ``[qc] <key> = <value>``, the rule and an example.
         """
         names = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(values) - set(names))
-        if unknown:
-            raise ConfigError(
-                f"unknown QC setting {unknown[0]!r} (all unknown: {unknown}); "
-                f"valid settings are {names}"
-            )
+        check_keys(values, names, where)
         kwargs = dict(values)
         for key in ("permafrost_max_maat_c", "nonpermafrost_min_maat_c", "magt_threshold_c"):
             v = kwargs.get(key)
             if isinstance(v, int) and not isinstance(v, bool):
                 kwargs[key] = float(v)
+        _check_settings({**{n: getattr(cls, n) for n in names}, **kwargs}, where)
         return cls(**kwargs)
+
+
+def _toml(value: Any) -> str:
+    """``value`` as the user wrote it in TOML (strings quoted, booleans lower case)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value)
+
+
+def _check_settings(values: Mapping[str, Any], where: str) -> None:
+    """Raise a one-line :class:`ConfigError` for the first QC setting of the wrong type or range."""
+    for f in dataclasses.fields(QCSettings):
+        value = values[f.name]
+        shown = f"{where} {f.name} = {_toml(value)}"
+        if f.type in ("bool", bool) and not isinstance(value, bool):
+            raise ConfigError(
+                f"{shown} must be true or false (a TOML boolean, without quotes); "
+                f"e.g. {f.name} = {_toml(f.default)}"
+            )
+        if f.type in ("float", float) and (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise ConfigError(
+                f"{shown} must be a finite number of °C (without quotes); "
+                f"e.g. {f.name} = {f.default:g}"
+            )
+        if f.type in ("int", int) and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 0
+        ):
+            raise ConfigError(
+                f"{shown} must be a whole number of years ≥ 0 (no decimal point); "
+                f"e.g. {f.name} = {f.default}"
+            )
+    low, high = values["nonpermafrost_min_maat_c"], values["permafrost_max_maat_c"]
+    if low >= high:
+        raise ConfigError(
+            f"{where} nonpermafrost_min_maat_c = {low:g} must be below permafrost_max_maat_c = "
+            f"{high:g} (a site cannot be too cold for no permafrost and too warm for permafrost "
+            "at once); e.g. nonpermafrost_min_maat_c = -8 and permafrost_max_maat_c = 3"
+        )
 
 
 # -- coordinate checks --------------------------------------------------------------------------

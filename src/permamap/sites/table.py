@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, DataError, InputFileError
-from .parsing import KINDS, bad_rows_message, check_file, read_csv, to_float
+from ..keys import did_you_mean
+from .parsing import KINDS, bad_rows_message, check_file, one_line, read_csv, to_float
 
 __all__ = ["TABLE_FIELDS", "read_table"]
 
@@ -38,10 +39,12 @@ _LABEL_WORDS = {
 }
 
 
-def _read_any_table(path: Path, layer: str | None) -> pd.DataFrame:
+def _read_any_table(path: Path, layer: str | None, encoding: str) -> pd.DataFrame:
     suffix = path.suffix.lower()
     if suffix in (".csv", ".txt", ".tsv"):
-        return read_csv(path, "site table", sep="\t" if suffix == ".tsv" else ",")
+        return read_csv(
+            path, "site table", encoding=encoding, sep="\t" if suffix == ".tsv" else ","
+        )
     try:
         if suffix in (".gpkg", ".shp", ".geojson", ".json", ".fgb"):
             import geopandas as gpd
@@ -59,16 +62,16 @@ def _read_any_table(path: Path, layer: str | None) -> pd.DataFrame:
                 df = pd.read_parquet(path)
         else:
             raise InputFileError(
-                f"site table {path} has an unknown extension {suffix!r}; use .csv, .gpkg or "
-                ".parquet (GeoParquet)"
+                f"site table {path} has an unknown extension {suffix!r}; save it as .csv, .tsv, "
+                ".gpkg or .parquet (GeoParquet)"
             )
     except InputFileError:
         raise
     except Exception as exc:  # pyogrio/pyarrow raise many types for corrupt files; keep the text
         raise InputFileError(
-            f"site table {path} cannot be read ({type(exc).__name__}: {exc}); the file may be "
-            "corrupt or not a GeoPackage/GeoParquet; export it again"
-        ) from exc
+            f"site table {path} cannot be read as {suffix[1:]} ({type(exc).__name__}: "
+            f"{one_line(exc)}); the file is truncated, corrupt or not {suffix[1:]}: export it again"
+        ) from None
     if len(df) == 0:
         raise InputFileError(f"site table {path} has no rows; export it again")
     return df
@@ -118,6 +121,7 @@ def read_table(
     kind: str = "other",
     layer: str | None = None,
     on_missing_coordinates: Literal["raise", "keep"] = "raise",
+    encoding: str = "utf-8",
 ) -> pd.DataFrame:
     """Read a generic site table (CSV, GeoPackage, GeoParquet) with a column mapping.
 
@@ -141,6 +145,8 @@ def read_table(
     on_missing_coordinates : {"raise", "keep"}
         Empty (NaN) coordinates raise :class:`~permamap.errors.DataError` naming the rows
         (default), or are kept for QC to drop and report as ``invalid_coordinates``.
+    encoding : str
+        Text encoding of a CSV/TSV (default ``"utf-8"``; e.g. ``"latin-1"``, ``"cp1252"``).
 
     Returns
     -------
@@ -161,22 +167,34 @@ def read_table(
     unknown = sorted(set(mapping) - set(TABLE_FIELDS))
     if unknown:
         raise ConfigError(
-            f"column mapping for {p} has unknown field(s) {unknown}; map only {list(TABLE_FIELDS)} "
+            f"columns has unknown field {unknown[0]!r}{did_you_mean(unknown[0], TABLE_FIELDS)} "
+            f"(all unknown: {unknown}); map only {', '.join(TABLE_FIELDS)} to columns of {p.name} "
             "(site_id and source are made by the reader)"
         )
+    for field, wanted in mapping.items():
+        if not isinstance(wanted, str) or not wanted:
+            raise ConfigError(
+                f"columns.{field} = {wanted!r} must name a column of {p.name} as a string, e.g. "
+                f'columns = {{{field} = "{field}"}}'
+            )
     if on_missing_coordinates not in ("raise", "keep"):
         raise ConfigError(
-            f"on_missing_coordinates={on_missing_coordinates!r}: use 'raise' or 'keep'"
+            f"on_missing_coordinates = {on_missing_coordinates!r}: use 'raise' or 'keep'"
+            f"{did_you_mean(str(on_missing_coordinates), ('raise', 'keep'))}"
         )
     if kind not in KINDS:
-        raise ConfigError(f"kind {kind!r} is not one of {list(KINDS)}")
-    df = _read_any_table(p, layer)
+        raise ConfigError(
+            f"kind = {kind!r} is not a kind of site{did_you_mean(str(kind), KINDS)}; use one of "
+            f"{', '.join(KINDS)}"
+        )
+    df = _read_any_table(p, layer, encoding)
     absent = {field: col for field, col in mapping.items() if col not in df.columns}
     if absent:
         field, wanted = next(iter(absent.items()))
+        have = [str(c) for c in df.columns if c != "geometry"]
         raise InputFileError(
-            f"site table {p} has no column {wanted!r} (mapped to {field!r}); its columns are "
-            f"{[c for c in df.columns if c != 'geometry']}. Fix the column mapping or the file"
+            f"site table {p} has no column {wanted!r} (columns.{field}){did_you_mean(wanted, have)}"
+            f"; its columns are {have}: fix columns.{field} or the file's header"
         )
     col = {f: mapping.get(f, f) for f in TABLE_FIELDS if mapping.get(f, f) in df.columns}
     src = source or f"table:{p.stem}"
@@ -265,5 +283,5 @@ def read_table(
     for c in extra:
         if c not in out.columns:
             out[c] = df[c].to_numpy()
-    logger.info("read %d rows from site table %s (source %s)", len(out), p, src)
+    logger.debug("read %d rows from site table %s (source %s)", len(out), p, src)
     return out.reset_index(drop=True)
