@@ -168,7 +168,10 @@ def test_one_epoch_writes_areas_and_says_no_change(
     path = map_writer("permafrost_2000.tif", small_grid, np.ones(small_grid.shape, np.uint8))
     summary = run_change({2000: path}, small_grid, tmp_path)
     assert summary["transitions"] == []
-    assert summary["notes"] == ["only one epoch: no change computed"]
+    assert summary["notes"] == [
+        "no elevation factor: areas by elevation zone are left out",
+        "only one epoch: no change computed",
+    ]
     assert (tmp_path / "change" / "area_by_epoch.csv").is_file()
 
 

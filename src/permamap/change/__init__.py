@@ -31,6 +31,7 @@ Modules, one concept each:
 - :mod:`~permamap.change.transitions`: change classes, transition areas, the change map;
 - :mod:`~permamap.change.agreement`: confusion in km², agreement and kappa;
 - :mod:`~permamap.change.reference`: a reference map on the grid and its comparison with a map;
+- :mod:`~permamap.change.inputs`: header-level checks of the ``[change]`` inputs at config load;
 - :mod:`~permamap.change.stage`: the change stage.
 
 Change classes (``change_<a>_<b>.tif``, uint8, 255 = no data in either epoch;
@@ -50,7 +51,15 @@ from __future__ import annotations
 
 from ..contracts import CHANGE_CODES, CHANGE_NODATA, CLASS_NODATA
 from .agreement import agreement_stats, confusion_area, confusion_table
-from .areas import AREA_COLUMNS, DEFAULT_ELEVATION_EDGES_M, area_by_epoch, area_sums
+from .areas import (
+    AREA_COLUMNS,
+    DEFAULT_ELEVATION_EDGES_M,
+    area_by_epoch,
+    area_sums,
+    check_area_options,
+    elevation_band,
+)
+from .inputs import check_change_inputs
 from .maps import find_run_maps
 from .reference import (
     IPA_ZONE_PERCENT,
@@ -59,7 +68,7 @@ from .reference import (
     compare_with_reference,
     resample_reference,
 )
-from .stage import ChangeResult, change_stage
+from .stage import NO_ELEVATION_NOTE, ChangeResult, change_stage
 from .transitions import change_classes, epoch_pairs, transition_area, transitions
 
 __all__ = [
@@ -69,6 +78,7 @@ __all__ = [
     "CLASS_NODATA",
     "DEFAULT_ELEVATION_EDGES_M",
     "IPA_ZONE_PERCENT",
+    "NO_ELEVATION_NOTE",
     "REFERENCE_KINDS",
     "ChangeResult",
     "ReferenceComparison",
@@ -77,9 +87,12 @@ __all__ = [
     "area_sums",
     "change_classes",
     "change_stage",
+    "check_area_options",
+    "check_change_inputs",
     "compare_with_reference",
     "confusion_area",
     "confusion_table",
+    "elevation_band",
     "epoch_pairs",
     "find_run_maps",
     "resample_reference",

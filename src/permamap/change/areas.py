@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -25,17 +26,27 @@ from ..contracts import CLASS_NODATA, DEFAULT_TILE
 from ..errors import ConfigError, DataError, InputFileError
 from ..grid import Grid
 from .maps import (
+    READ_ERRORS,
     band_by_description,
     check_on_grid,
     iter_tiles,
     map_bands,
+    one_line,
     open_map,
     read_class,
     read_prob,
+    reading,
 )
 from .regions import Regions, load_regions, region_masks
 
-__all__ = ["AREA_COLUMNS", "DEFAULT_ELEVATION_EDGES_M", "area_by_epoch", "area_sums"]
+__all__ = [
+    "AREA_COLUMNS",
+    "DEFAULT_ELEVATION_EDGES_M",
+    "area_by_epoch",
+    "area_sums",
+    "check_area_options",
+    "elevation_band",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -165,36 +176,124 @@ def _cell_lat(grid: Grid, window: Window) -> np.ndarray:
 # ================================================================================================
 # Elevation
 # ================================================================================================
-def _open_elevation(path: Path, grid: Grid) -> tuple[Any, int]:
+_ELEVATION_FIX = "build the covariate stack again (delete it and re-run) or leave elevation unset"
+
+
+def _elevation_band_of(src: Any) -> int | None:
+    """The band described ``elevation``; a single band without a description counts as one."""
+    band = band_by_description(src, "elevation")
+    if band is None and src.count == 1 and not (src.descriptions[0] or "").strip():
+        band = 1
+    return band
+
+
+def _open_elevation_src(path: Path, grid: Grid) -> Any:
     path = Path(path)
     if not path.is_file():
         raise InputFileError(
             f"elevation raster {path} does not exist; give the covariate stack of the run or "
             "leave elevation unset to skip elevation zones"
         )
-    src = rasterio.open(path)
-    check_on_grid(src, grid, path, "elevation raster")
-    band = band_by_description(src, "elevation")
+    try:
+        src = rasterio.open(path)
+    except READ_ERRORS as exc:
+        raise InputFileError(
+            f"elevation raster {path} cannot be read ({one_line(exc)}); {_ELEVATION_FIX}"
+        ) from exc
+    try:
+        check_on_grid(src, grid, path, "elevation raster")
+    except BaseException:
+        src.close()
+        raise
+    return src
+
+
+def elevation_band(path: Path, grid: Grid) -> int | None:
+    """The band of ``path`` that holds elevation (m), or None when it has none.
+
+    Reads the header only. A band described ``elevation`` (case-insensitive) is the elevation; a
+    single band without a description is taken as elevation too; a stack without such a band
+    (a run without an elevation factor) gives None.
+
+    Raises
+    ------
+    InputFileError
+        If the file is missing or unreadable.
+    GridMismatchError
+        If it is not on ``grid``.
+    """
+    with _open_elevation_src(path, grid) as src:
+        return _elevation_band_of(src)
+
+
+def _open_elevation(path: Path, grid: Grid) -> tuple[Any, int]:
+    path = Path(path)
+    src = _open_elevation_src(path, grid)
+    band = _elevation_band_of(src)
     if band is None:
-        if src.count == 1:
-            band = 1
-        else:
-            src.close()
-            raise DataError(
-                f"{path} has {src.count} bands {list(src.descriptions)} and none is described "
-                "'elevation'; set that band description or give a single-band elevation raster"
-            )
+        src.close()
+        raise DataError(
+            f"{path} has {src.count} band(s) {list(src.descriptions)} and none is described "
+            "'elevation'; set that band description, give a single-band elevation raster, or "
+            "leave elevation unset to skip elevation zones"
+        )
     return src, band
 
 
 def _read_elevation(src: Any, band: int, window: Window) -> np.ndarray:
-    arr = src.read(band, window=window, masked=True).astype(np.float64)
+    with reading(Path(src.name), "elevation raster", _ELEVATION_FIX):
+        arr = src.read(band, window=window, masked=True).astype(np.float64)
     return np.ma.filled(arr, np.nan)
 
 
 # ================================================================================================
 # Area per epoch
 # ================================================================================================
+def check_area_options(lat_band_deg: object, elevation_edges_m: object) -> list[float]:
+    """Check the latitude band width and the elevation edges; return the edges as floats.
+
+    >>> check_area_options(10, (0, 500, 1000))
+    [0.0, 500.0, 1000.0]
+    >>> check_area_options(0, (0, 500))
+    Traceback (most recent call last):
+    ...
+    permamap.errors.ConfigError: [change] lat_band_deg = 0 must be a positive number of degrees (at most 180); use e.g. 10
+    """
+    ok = (
+        isinstance(lat_band_deg, numbers.Real)
+        and not isinstance(lat_band_deg, bool)
+        and math.isfinite(float(lat_band_deg))
+        and 0 < float(lat_band_deg) <= 180
+    )
+    if not ok:
+        raise ConfigError(
+            f"[change] lat_band_deg = {lat_band_deg!r} must be a positive number of degrees "
+            "(at most 180); use e.g. 10"
+        )
+    example = "e.g. [0, 500, 1000, 2000]"
+    if isinstance(elevation_edges_m, str | bytes) or not isinstance(elevation_edges_m, Sequence):
+        raise ConfigError(
+            f"[change] elevation_edges_m = {elevation_edges_m!r} must be a list of heights in m; "
+            f"{example}"
+        )
+    bad = [
+        v
+        for v in elevation_edges_m
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(float(v))
+    ]
+    if bad:
+        raise ConfigError(
+            f"[change] elevation_edges_m holds {bad[0]!r}, not a finite number of metres; {example}"
+        )
+    edges = [float(v) for v in elevation_edges_m]
+    if not edges or any(b <= a for a, b in itertools.pairwise(edges)):
+        raise ConfigError(
+            f"[change] elevation_edges_m = {list(elevation_edges_m)} must be a non-empty list of "
+            f"strictly increasing heights in m; {example}"
+        )
+    return edges
+
+
 def _accumulate_epoch(
     src: Any,
     path: Path,
@@ -237,7 +336,10 @@ def _accumulate_epoch(
             # the last zone is "no data", so elevation zones add up to the total
             elev_idx = np.where(np.isnan(values), n_elev - 1, _zone_index(values, edges_m))
         masks = list(region_masks(reg, grid, window)) if reg is not None else []
-        inside = src.read(bands.aoa, window=window) == 1 if bands.aoa is not None else None
+        inside = None
+        if bands.aoa is not None:
+            with reading(path, "map", "run the predict stage again for this epoch"):
+                inside = src.read(bands.aoa, window=window) == 1
         for d in domains:
             a = area if inside is None or d == "all" else np.where(inside, area, 0.0)
             acc[d]["total"] += area_sums(cls, prob, a)
@@ -297,13 +399,7 @@ def area_by_epoch(
     """
     if not map_paths:
         raise ConfigError("no maps given; pass {epoch: path} for at least one epoch")
-    if not (lat_band_deg > 0):
-        raise ConfigError(f"lat_band_deg {lat_band_deg!r} must be positive; use e.g. 10")
-    edges_m = [float(v) for v in elevation_edges_m]
-    if not edges_m or any(b <= a for a, b in itertools.pairwise(edges_m)):
-        raise ConfigError(
-            f"elevation_edges_m {list(elevation_edges_m)} must be increasing; e.g. (0, 500, 1000)"
-        )
+    edges_m = check_area_options(lat_band_deg, elevation_edges_m)
 
     if grid.is_geographic:
         lat_south, lat_north = grid.south, grid.north

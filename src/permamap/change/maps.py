@@ -8,6 +8,7 @@ probabilities percent 0–100 or :data:`CLASS_NODATA`.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,18 @@ from ..grid import Grid
 from ..layout import RunLayout
 
 __all__ = ["find_run_maps"]
+
+# What reading a damaged raster raises: GDAL's I/O errors (a truncated tile, a file cut short
+# while being copied) and the CPL errors rasterio chains to them.
+READ_ERRORS: tuple[type[BaseException], ...] = (rasterio.errors.RasterioError,)
+try:  # the CPL errors live in rasterio._err; keep working if that private module moves
+    from rasterio._err import CPLE_BaseError
+
+    READ_ERRORS += (CPLE_BaseError,)
+except ImportError:  # pragma: no cover
+    pass
+
+_MAP_FIX = "run the predict stage again for this epoch (`permamap run` resumes the others)"
 
 CLASS_NAMES = ("non-permafrost", "permafrost", "nodata")
 """Class name by index as the tables spell it: 0 not, 1 permafrost, 2 no data."""
@@ -49,6 +62,40 @@ def find_run_maps(layout: RunLayout) -> dict[int, Path]:
     if not found:
         raise InputFileError(f"no permafrost_<year>.tif in {maps_dir}; run the predict stage first")
     return found
+
+
+def one_line(exc: BaseException) -> str:
+    """The message of ``exc`` (and of the GDAL error behind it) on one line.
+
+    rasterio's "Read failed. See previous exception for details." hides GDAL's message in the
+    chained exception; both are kept so the user sees which block of which file failed.
+    """
+    msg = str(exc)
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and str(cause) and str(cause) not in msg:
+        msg = str(cause) if "previous exception" in msg else f"{msg} — {cause}"
+    return " ".join(msg.split())
+
+
+@contextmanager
+def reading(path: Path, what: str, fix: str) -> Iterator[None]:
+    """Turn a GDAL read error inside the block into a one-line :class:`InputFileError`.
+
+    Parameters
+    ----------
+    path : Path
+        The file being read.
+    what : str
+        What the file is, as the user knows it (``"map for epoch 2000"``, ``"reference map"``).
+    fix : str
+        What to do about a damaged file (``"re-run the predict stage"``).
+    """
+    try:
+        yield
+    except READ_ERRORS as exc:
+        raise InputFileError(
+            f"{what} {path} is damaged or truncated: reading it failed ({one_line(exc)}); {fix}"
+        ) from exc
 
 
 def band_by_description(src: Any, name: str) -> int | None:
@@ -105,9 +152,9 @@ def open_map(path: Path, grid: Grid, epoch: int | str) -> Any:
         )
     try:
         src = rasterio.open(path)
-    except rasterio.errors.RasterioIOError as exc:
+    except READ_ERRORS as exc:
         raise InputFileError(
-            f"map {path} cannot be read ({exc}); re-run the predict stage"
+            f"map {path} cannot be read ({one_line(exc)}); re-run the predict stage"
         ) from exc
     check_on_grid(src, grid, path, f"map for epoch {epoch}")
     return src
@@ -115,7 +162,8 @@ def open_map(path: Path, grid: Grid, epoch: int | str) -> Any:
 
 def read_class(src: Any, band: int, window: Window, path: Path) -> np.ndarray:
     """Read a class block; raise :class:`DataError` on a value other than 0, 1 or no data."""
-    arr = src.read(band, window=window)
+    with reading(path, "map", _MAP_FIX):
+        arr = src.read(band, window=window)
     bad = (arr != 0) & (arr != 1) & (arr != CLASS_NODATA)
     if bad.any():
         raise DataError(
@@ -132,7 +180,8 @@ def read_prob(
     if band is None:
         # No probability band: the class is the best estimate (0 % or 100 %).
         return np.where(cls == CLASS_NODATA, CLASS_NODATA, cls * 100).astype(np.uint8)
-    arr = src.read(band, window=window)
+    with reading(path, "map", _MAP_FIX):
+        arr = src.read(band, window=window)
     bad = (arr > 100) & (arr != CLASS_NODATA)
     if bad.any():
         raise DataError(

@@ -28,12 +28,15 @@ from ..fileio import warp_window, write_blocks_cog
 from ..grid import Grid
 from .agreement import agreement_stats, confusion_area, confusion_table
 from .maps import (
+    READ_ERRORS,
     band_by_description,
     iter_tiles,
     map_bands,
+    one_line,
     open_map,
     read_class,
     read_prob,
+    reading,
     version,
 )
 
@@ -55,6 +58,9 @@ range (Brown et al. 1997 / IPA zones, the same classes as Obu et al. 2019)."""
 REFERENCE_KINDS: tuple[str, ...] = ("auto", "map", "probability", "fraction", "class", "zones")
 """What a reference raster may hold (see :func:`resample_reference`)."""
 
+_REFERENCE_FIX = "copy or download the reference again, or leave reference unset"
+_ON_GRID_FIX = "delete it; the change stage writes it again"
+
 _VALID_RANGE = {"probability": (0.0, 100.0), "fraction": (0.0, 1.0), "class": (0.0, 1.0)}
 
 
@@ -66,12 +72,13 @@ def _guess_kind(src: Any, band: int, nodata: float | None) -> str:
     if band_by_description(src, "class") is not None:
         return "map"
     scale = max(1, max(src.height, src.width) // 1024)
-    arr = src.read(
-        band,
-        out_shape=(max(1, src.height // scale), max(1, src.width // scale)),
-        resampling=Resampling.nearest,
-        masked=True,
-    ).astype(np.float64)
+    with reading(Path(src.name), "reference map", _REFERENCE_FIX):
+        arr = src.read(
+            band,
+            out_shape=(max(1, src.height // scale), max(1, src.width // scale)),
+            resampling=Resampling.nearest,
+            masked=True,
+        ).astype(np.float64)
     vals = np.ma.compressed(arr)
     if nodata is not None:
         vals = vals[vals != nodata]
@@ -123,7 +130,8 @@ def _check_reference_values(
     )
     rows = max(1, min(src.height, (16 * 2**20) // max(1, src.width)))
     for r0 in range(0, src.height, rows):
-        arr = src.read(band, window=Window(0, r0, src.width, min(rows, src.height - r0)))
+        with reading(reference, "reference map", _REFERENCE_FIX):
+            arr = src.read(band, window=Window(0, r0, src.width, min(rows, src.height - r0)))
         vals = arr[np.isfinite(arr)] if arr.dtype.kind == "f" else arr.ravel()
         if nodata is not None:
             vals = vals[vals != nodata]
@@ -213,8 +221,11 @@ def resample_reference(
     zones = dict(IPA_ZONE_PERCENT if zone_percent is None else zone_percent)
     try:
         src = rasterio.open(reference)
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputFileError(f"reference map {reference} cannot be read ({exc})") from exc
+    except READ_ERRORS as exc:
+        raise InputFileError(
+            f"reference map {reference} cannot be read ({one_line(exc)}); give a GeoTIFF or "
+            "another raster GDAL reads, or leave reference unset"
+        ) from exc
     with src:
         if src.crs is None:
             raise InputFileError(
@@ -256,14 +267,17 @@ def resample_reference(
 
         def blocks() -> Iterator[tuple[Window, np.ndarray]]:
             for window in iter_tiles(grid, tile_shape, progress, "reference on grid"):
-                raw = warp_window(src, cls_band, grid, window, src_nodata, cls_resampling, on_grid)
-                prob_raw = (
-                    warp_window(
-                        src, prob_band, grid, window, src_nodata, Resampling.average, on_grid
+                with reading(reference, "reference map", _REFERENCE_FIX):
+                    raw = warp_window(
+                        src, cls_band, grid, window, src_nodata, cls_resampling, on_grid
                     )
-                    if prob_band is not None
-                    else None
-                )
+                    prob_raw = (
+                        warp_window(
+                            src, prob_band, grid, window, src_nodata, Resampling.average, on_grid
+                        )
+                        if prob_band is not None
+                        else None
+                    )
                 cls, prob = _reference_block(
                     raw, prob_raw, kind, zones, threshold_percent, reference, src_nodata
                 )
@@ -434,12 +448,15 @@ def compare_with_reference(
     try:
         kind = reference_kind
         if target.is_file():
-            with rasterio.open(target) as r:
-                reusable = (
-                    grid.matches(r.crs, r.transform, (r.height, r.width))
-                    and r.tags().get("source") == Path(reference).name
-                )
-                kind = r.tags().get("reference_kind", "map")
+            try:
+                with rasterio.open(target) as r:
+                    reusable = (
+                        grid.matches(r.crs, r.transform, (r.height, r.width))
+                        and r.tags().get("source") == Path(reference).name
+                    )
+                    kind = r.tags().get("reference_kind", "map")
+            except READ_ERRORS:  # a damaged leftover: make it again
+                reusable = False
             if not reusable:  # another grid or another reference: resample again
                 target.unlink()
         if not target.is_file():
@@ -465,8 +482,9 @@ def compare_with_reference(
             for window in iter_tiles(grid, tile_shape, progress, f"compare {map_path.name}"):
                 cls = read_class(src, bands.cls, window, map_path)
                 prob = read_prob(src, bands.prob, cls, window, map_path)
-                rcls = ref.read(1, window=window)
-                rprob = ref.read(2, window=window)
+                with reading(target, "reference on the grid", _ON_GRID_FIX):
+                    rcls = ref.read(1, window=window)
+                    rprob = ref.read(2, window=window)
                 area = grid.cell_area_km2(window)
                 both = (cls != CLASS_NODATA) & (rcls != CLASS_NODATA)
                 cm += confusion_area(cls, rcls, area, both)

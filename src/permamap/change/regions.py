@@ -7,7 +7,7 @@ column (``name`` by default, else the first text column, else ``region_<n>``) an
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,8 @@ from rasterio.windows import Window
 
 from ..errors import ConfigError, DataError, InputFileError
 from ..grid import Grid
+from ..keys import did_you_mean
+from .maps import one_line
 
 __all__: list[str] = []  # used inside permamap.change only
 
@@ -30,6 +32,15 @@ class Regions:
     names: list[str]
     geometries: list[Any]  # shapely geometries in the grid CRS
     bounds: np.ndarray  # (n, 4) west, south, east, north
+
+
+def name_column_message(path: Path, name_column: str, columns: Sequence[str]) -> str:
+    """The one-line message for a region name column that is not in the file."""
+    return (
+        f"[change] region_name_column = {name_column!r} is not a column of {path}"
+        f"{did_you_mean(name_column, columns)}; its columns are {list(columns)}: pick one of them "
+        "or leave region_name_column unset (then `name`, else the first text column)"
+    )
 
 
 def load_regions(path: Path, grid: Grid, name_column: str | None = None) -> Regions:
@@ -47,7 +58,8 @@ def load_regions(path: Path, grid: Grid, name_column: str | None = None) -> Regi
         gdf = gpd.read_file(path)
     except Exception as exc:  # pyogrio raises DataSourceError and friends; keep the message
         raise InputFileError(
-            f"regions file {path} cannot be read ({exc}); give a GeoPackage or GeoJSON of polygons"
+            f"regions file {path} cannot be read ({one_line(exc)}); give a GeoPackage, GeoJSON "
+            "or shapefile of polygons (re-export it if it was cut short), or leave regions unset"
         ) from exc
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
     if gdf.empty:
@@ -75,8 +87,9 @@ def load_regions(path: Path, grid: Grid, name_column: str | None = None) -> Regi
             name_column = text[0] if text else None
     if name_column is not None and name_column not in gdf.columns:
         raise ConfigError(
-            f"region name column {name_column!r} is not in {path} (columns: "
-            f"{[c for c in gdf.columns if c != gdf.geometry.name]}); pick one of them"
+            name_column_message(
+                path, name_column, [c for c in gdf.columns if c != gdf.geometry.name]
+            )
         )
     if name_column is None:
         names = [f"region_{i + 1}" for i in range(len(gdf))]

@@ -20,13 +20,16 @@ from ..contracts import CHANGE_CODES, DEFAULT_TILE
 from ..errors import ConfigError, InputFileError
 from ..grid import Grid
 from ..layout import RunLayout
-from .areas import AREA_COLUMNS, DEFAULT_ELEVATION_EDGES_M, area_by_epoch
+from .areas import AREA_COLUMNS, DEFAULT_ELEVATION_EDGES_M, area_by_epoch, elevation_band
 from .reference import compare_with_reference, resample_reference
 from .transitions import epoch_pairs, transitions
 
-__all__ = ["ChangeResult", "change_stage"]
+__all__ = ["NO_ELEVATION_NOTE", "ChangeResult", "change_stage"]
 
 logger = logging.getLogger(__name__)
+
+NO_ELEVATION_NOTE = "no elevation factor: areas by elevation zone are left out"
+"""The note of a change stage run without elevation (``summary["notes"]``)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,7 +51,8 @@ class ChangeResult:
         Confusion table in km² per compared epoch; ``layout.reference_confusion(epoch)``.
     summary : dict
         JSON-able figures for ``summary.json``: ``epochs``, ``area_km2``, ``area_detail_km2``,
-        ``transitions``, ``reference``, ``files`` and ``notes`` (see :func:`change_stage`).
+        ``transitions``, ``reference``, ``files``, ``elevation_zones`` and ``notes`` (see
+        :func:`change_stage`).
     """
 
     areas: pd.DataFrame
@@ -165,7 +169,12 @@ def change_stage(
         The grid of the maps.
     layout : RunLayout
         The run folder; names the rasters written here and the files named in the summary.
-    elevation, regions, region_name_column, lat_band_deg, elevation_edges_m
+    elevation : Path, optional
+        A raster on the grid with a band described ``elevation`` (m), e.g. the covariate stack.
+        Without it, or when the stack has no such band (a run without an elevation factor), the
+        stage runs without elevation zones and says so in ``summary["notes"]``
+        (:data:`NO_ELEVATION_NOTE`).
+    regions, region_name_column, lat_band_deg, elevation_edges_m
         See :func:`~permamap.change.area_by_epoch`.
     reference : Path, optional
         A reference map to compare each epoch (or ``reference_epochs``) with.
@@ -187,10 +196,25 @@ def change_stage(
         ``area_km2`` (per epoch the three keys of the summary contract), ``area_detail_km2``
         (all totals, also inside the area of applicability), ``transitions`` (per pair: stable,
         degraded, aggregated and net change in km², and the files), ``reference`` (or ``None``),
-        ``files`` and ``notes``.
+        ``files``, ``elevation_zones`` (whether the areas have elevation zones) and ``notes``
+        (what was left out and why, one line each).
+
+    Raises
+    ------
+    InputFileError
+        For a missing map, elevation raster, reference or regions file, and — as one line naming
+        the file — for one found damaged or truncated while it is read.
     """
     paths = {int(k): Path(v) for k, v in maps.items()}
     ref_epochs = _check_inputs(paths, epochs, reference, reference_epochs)
+    notes: list[str] = []
+    if elevation is None:
+        notes.append(NO_ELEVATION_NOTE)
+    elif elevation_band(Path(elevation), grid) is None:
+        notes.append(f"{NO_ELEVATION_NOTE} ({Path(elevation).name} has no band 'elevation')")
+        elevation = None
+    for note in notes:
+        logger.info("change: %s", note)
     pairs = epoch_pairs(list(paths))
     n_steps = 1 + len(pairs) + (reference is not None)
     bar = tqdm(total=n_steps, desc="change", unit="step", disable=not progress)
@@ -285,7 +309,8 @@ def change_stage(
         "transitions": [_pair_summary(t, a, b, layout) for (a, b), t in tables.items()],
         "reference": ref_summary,
         "files": {"area_by_epoch": layout.area_by_epoch.name},
-        "notes": (["only one epoch: no change computed"] if not pairs else []),
+        "elevation_zones": elevation is not None,
+        "notes": notes + (["only one epoch: no change computed"] if not pairs else []),
     }
     return ChangeResult(
         areas=areas,

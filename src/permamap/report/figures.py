@@ -13,6 +13,7 @@ instead (maps mark the ocean as no data).
 from __future__ import annotations
 
 import base64
+import csv
 import io
 import logging
 from collections.abc import Mapping, Sequence
@@ -28,6 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from rasterio.enums import Resampling
 
+from ..change.maps import READ_ERRORS, one_line, reading
 from ..errors import InputFileError, PermamapError
 
 __all__ = [
@@ -81,6 +83,8 @@ class RasterView:
         Dataset tags (``epoch``, ``kind``, ``codes``, …).
     decimation : int
         Source pixels per plotted pixel along each axis.
+    unit : str
+        Unit of the band (``m``, ``degC``, …) or ``""`` (see :func:`band_unit`).
     """
 
     data: np.ma.MaskedArray
@@ -89,6 +93,7 @@ class RasterView:
     description: str
     tags: dict[str, str]
     decimation: int
+    unit: str = ""
 
 
 def read_raster_view(path: Path, band: int = 1, max_pixels: int = 1200) -> RasterView:
@@ -113,9 +118,13 @@ def read_raster_view(path: Path, band: int = 1, max_pixels: int = 1200) -> Raste
         raise InputFileError(f"raster {path} does not exist; give the path of a GeoTIFF")
     try:
         src = rasterio.open(path)
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputFileError(f"raster {path} cannot be read ({exc}); is it a GeoTIFF?") from exc
-    with src:
+    except READ_ERRORS as exc:
+        raise InputFileError(
+            f"raster {path} cannot be read ({one_line(exc)}); give a GeoTIFF or another raster "
+            "GDAL reads"
+        ) from exc
+    fix = "write it again (re-run the stage that made it) or copy it again"
+    with src, reading(path, "raster", fix):
         if not 1 <= band <= src.count:
             raise InputFileError(
                 f"band {band} does not exist in {path}, which has {src.count} band(s) "
@@ -141,7 +150,36 @@ def read_raster_view(path: Path, band: int = 1, max_pixels: int = 1200) -> Raste
             description=desc,
             tags=dict(src.tags()),
             decimation=step,
+            unit=band_unit(src, band, path),
         )
+
+
+def band_unit(src: Any, band: int, path: Path) -> str:
+    """The unit of one band of an open raster, or ``""``.
+
+    The band's own unit (``src.units``, GDAL's unit type) or its ``unit``/``units`` tag first;
+    otherwise, for a band with a description, the ``unit`` column of a ``factors.csv`` beside the
+    file (the factor catalogue the covariate stage writes next to its stacks).
+    """
+    unit = (src.units[band - 1] or "").strip()
+    if unit:
+        return unit
+    tags = src.tags(band)
+    for key in ("unit", "units", "UNIT", "UNITS"):
+        if tags.get(key, "").strip():
+            return str(tags[key]).strip()
+    desc = (src.descriptions[band - 1] or "").strip()
+    catalogue = Path(path).with_name("factors.csv")
+    if not desc or not catalogue.is_file():
+        return ""
+    try:
+        with open(catalogue, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                if (row.get("name") or "").strip() == desc:
+                    return (row.get("unit") or "").strip()
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        logger.warning("could not read units from %s: %s", catalogue, exc)
+    return ""
 
 
 def figure_to_png(fig: Figure, dpi: int = 110) -> bytes:
@@ -287,6 +325,8 @@ def raster_figure(
                 else (0.0, 1.0)
             )
             label, cmap_name = view.description or "value", "viridis"
+            if view.unit:
+                label = f"{label} ({view.unit})"
         im = ax.imshow(
             data,
             cmap=cmap_name,

@@ -137,7 +137,7 @@ _AREA_NOTE = (
 
 
 def section_headline(page: Page) -> str:
-    """Area per epoch, random vs spatial CV, truth agreement and site counts, from the summary."""
+    """Area per epoch, random vs spatial CV, truth agreement, site counts and the run's notes."""
     s = page.summary
     if s is None:
         return missing(esc(page.summary_note))
@@ -156,4 +156,7 @@ def section_headline(page: Page) -> str:
     sites = get(s, "sites")
     if isinstance(sites, Mapping):
         parts.append(_sites_card(sites))
-    return f'<div class="cards">{"".join(parts)}</div>{_AREA_NOTE}'
+    notes = "".join(f"<li>{esc(n)}</li>" for n in page.notes)
+    if notes:
+        notes = f'<div class="note" id="run-notes"><b>Notes on this run</b><ul>{notes}</ul></div>'
+    return f'<div class="cards">{"".join(parts)}</div>{notes}{_AREA_NOTE}'

@@ -4,6 +4,9 @@ The page reads what the stages left in the run folder (docs/contracts.md, "What 
 behind"), every path through :class:`~permamap.layout.RunLayout`, and never recomputes a number:
 headline figures come from the run's summary and carry ``data-summary-key`` / ``data-value``
 attributes (the exact JSON value) so tests and scripts can check the page against the summary.
+Epochs, epoch pairs and the reference come from the summary too, never from what the folders hold,
+so files an earlier run left in the folder (another epoch, a reference since removed) are never
+shown; the file list only counts them.
 Anything missing or unreadable becomes a visible note in its section, never a crash. The page has
 no script and loads nothing from the network, so it works opened from disk, offline.
 

@@ -9,18 +9,25 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import rasterio
 
 from ..layout import RunLayout
-from .markup import esc, missing
+from .markup import esc, get, missing
 
 __all__ = ["READ_ERRORS", "Page", "read_json", "render"]
 
 logger = logging.getLogger(__name__)
+
+# Files whose names carry years, as regexes on the path relative to the run folder.
+_PER_EPOCH_RES = {
+    kind: re.compile(re.sub(r"<\w+>", r"(\\d+)", re.escape(RunLayout.pattern(kind))))
+    for kind in ("stack", "map", "transitions", "change_map", "reference_confusion", "truth")
+}
 
 # What a section may fail on when an input is damaged; anything else is a bug and propagates.
 READ_ERRORS: tuple[type[BaseException], ...] = (
@@ -111,6 +118,94 @@ class Page:
                 logger.warning("report: %s", self.summary_note)
         else:
             self.summary_note = f"{name} was not found in this run folder"
+
+    # -- what belongs to this run -----------------------------------------------------------
+    # A run folder may hold files of an earlier run (other epochs, a reference since removed);
+    # the page shows only what the summary says this run made, and lists the rest nowhere.
+    @property
+    def notes(self) -> list[str]:
+        """The run's notes (what was left out and why): ``notes`` and ``change.notes``, once each."""
+        found: list[str] = []
+        for notes in (get(self.summary, "notes"), get(self.summary, "change", "notes")):
+            for n in notes if isinstance(notes, list) else []:
+                if isinstance(n, str) and n not in found:
+                    found.append(n)
+        return found
+
+    @property
+    def epochs(self) -> list[int] | None:
+        """The run's epochs from the summary; None without a summary that lists them."""
+        epochs = get(self.summary, "epochs")
+        if not isinstance(epochs, list):
+            return None
+        try:
+            return sorted(int(e) for e in epochs)
+        except (TypeError, ValueError):
+            return None
+
+    @property
+    def pairs(self) -> list[tuple[int, int]] | None:
+        """The epoch pairs the change stage compared, in time order; None if not known.
+
+        From the summary's ``change.transitions``; an empty list when the summary says the change
+        stage did not run (no ``change``) or compared nothing.
+        """
+        if self.epochs is None:
+            return None
+        found = []
+        for t in get(self.summary, "change", "transitions") or []:
+            try:
+                found.append((int(t["from_epoch"]), int(t["to_epoch"])))
+            except (KeyError, TypeError, ValueError):
+                continue
+        return sorted(set(found))
+
+    @property
+    def has_reference(self) -> bool | None:
+        """Whether this run compared with a reference map; None if not known."""
+        if self.epochs is None:
+            return None
+        return isinstance(get(self.summary, "change", "reference"), Mapping)
+
+    def run_maps(self) -> dict[int, Path]:
+        """Epoch → path of this run's maps (those present); every map found without a summary."""
+        if self.epochs is None:
+            return self.layout.find_maps()
+        return {e: self.layout.map(e) for e in self.epochs if self.layout.map(e).is_file()}
+
+    def run_transitions(self) -> dict[tuple[int, int], Path]:
+        """(a, b) → this run's transition tables (present); all found without a summary."""
+        if self.pairs is None:
+            return self.layout.find_transitions()
+        lay = self.layout
+        return {
+            (a, b): lay.transitions(a, b) for a, b in self.pairs if lay.transitions(a, b).is_file()
+        }
+
+    def is_stale(self, path: Path) -> bool:
+        """True for a per-epoch or reference file this run did not make (left by an earlier run).
+
+        Needs the summary; without it nothing is called stale.
+        """
+        epochs, pairs = self.epochs, self.pairs
+        if epochs is None or pairs is None:
+            return False
+        lay = self.layout
+        rel = lay.relative(path)
+        if not self.has_reference and path in (lay.reference_on_grid, lay.reference_comparison):
+            return True
+        for kind, regex in _PER_EPOCH_RES.items():
+            m = regex.fullmatch(rel)
+            if m is None:
+                continue
+            years = [int(y) for y in m.groups()]
+            if kind in ("transitions", "change_map"):
+                return tuple(years) not in pairs
+            if kind == "reference_confusion":
+                compared = get(self.summary, "change", "reference", "by_epoch")
+                return not isinstance(compared, Mapping) or str(years[0]) not in compared
+            return years[0] not in epochs
+        return False
 
     def add(self, ident: str, title: str, build: Callable[[Page], str]) -> None:
         """Build one section with ``build(self)``; a damaged input becomes a note in it."""

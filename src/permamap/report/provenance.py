@@ -172,12 +172,31 @@ def section_model_card(page: Page) -> str:
 
 
 def section_files(page: Page) -> str:
-    """Every file of the run folder with its size, except hidden files and the page itself."""
+    """Every file of this run with its size; not hidden files, the page, or an earlier run's files.
+
+    Files of an earlier run (maps, stacks, change tables of epochs this run did not make, a
+    reference comparison this run did not do) are counted in a note, never named.
+    """
     lay = page.layout
     rows = []
+    stale = 0
     for p in sorted(lay.root.rglob("*")):
-        if p.is_file() and not p.name.startswith(".") and p != lay.report:
-            rows.append({"file": page.name(p), "size (kB)": round(p.stat().st_size / 1024, 1)})
+        parts = Path(page.name(p)).parts
+        if not p.is_file() or any(x.startswith(".") for x in parts) or p == lay.report:
+            continue
+        if page.is_stale(p):
+            stale += 1
+            continue
+        rows.append({"file": page.name(p), "size (kB)": round(p.stat().st_size / 1024, 1)})
+    note = (
+        f'<p class="note">{stale} file(s) left in this folder by an earlier run (epochs or a '
+        "reference this run did not use) are not listed; delete them, or give each run its own "
+        "folder.</p>"
+        if stale
+        else ""
+    )
     if not rows:
-        return missing("the run folder is empty")
-    return f"<details><summary>{len(rows)} files</summary>{table(pd.DataFrame(rows))}</details>"
+        return missing("the run folder is empty") + note
+    return (
+        f"<details><summary>{len(rows)} files</summary>{table(pd.DataFrame(rows))}</details>" + note
+    )

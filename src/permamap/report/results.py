@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import rasterio
 
+from ..change import NO_ELEVATION_NOTE
 from ..layout import RunLayout
 from . import figures
 from .markup import esc, figure, get, km2, missing, table
@@ -60,12 +61,44 @@ def _band_named(path: Path, name: str) -> int | None:
     return None
 
 
+def _unlisted_note(page: Page, what: str) -> str:
+    """Without a summary the page cannot tell this run's files from an earlier run's: say so."""
+    if page.epochs is not None:
+        return ""
+    why = page.summary_note or f"{page.name(page.layout.summary)} does not list the run's epochs"
+    return (
+        f'<p class="note">{esc(why)}: showing every {esc(what)} found, which may '
+        "include files left by an earlier run in this folder.</p>"
+    )
+
+
+def _area_notes(page: Page) -> str:
+    """The run's notes on what the area tables leave out (no elevation zones), one paragraph each."""
+    return "".join(
+        f'<p class="note">{esc(n)}.</p>' for n in page.notes if n.startswith(NO_ELEVATION_NOTE)
+    )
+
+
 def section_maps(page: Page) -> str:
     """The probability band of every epoch's map, then the last epoch's quality bands."""
-    maps = page.layout.find_maps()
+    maps = page.run_maps()
     if not maps:
+        if page.epochs:
+            return missing(
+                "none of this run's maps "
+                + ", ".join(esc(page.name(page.layout.map(e))) for e in page.epochs)
+                + " is in the run folder"
+            )
         return missing(f"no {esc(RunLayout.pattern('map'))} in this run folder")
-    out = []
+    out = [_unlisted_note(page, RunLayout.pattern("map"))]
+    if page.epochs is not None:
+        absent = [e for e in page.epochs if e not in maps]
+        if absent:
+            out.append(
+                missing(
+                    ", ".join(esc(page.name(page.layout.map(e))) for e in absent) + " not found"
+                )
+            )
     areas = get(page.summary, "area_km2") or {}
     for epoch, path in maps.items():
         band = _band_named(path, "probability") or 1
@@ -134,6 +167,8 @@ def section_area(page: Page) -> str:
         ).sort_values("epoch")
         out.append(missing(f"{area_name} not found; showing {summary_name} totals"))
     else:
+        if page.epochs is not None:  # only this run's epochs, whatever the table holds
+            df = df[df["epoch"].isin(page.epochs)]
         totals = df[df["stratum"] == "total"].drop(columns=["stratum", "zone"])
     out.append(
         figure(
@@ -163,22 +198,27 @@ def section_area(page: Page) -> str:
                 f"<details><summary>{title}: permafrost extent in km²</summary>"
                 f"{table(wide, index=True)}</details>"
             )
+    out.append(_area_notes(page))
     return "".join(out)
 
 
 def section_change(page: Page) -> str:
     """Change map and transition areas of every epoch pair, and the reference comparison."""
     lay = page.layout
-    # Pairs in time order, (a, b) ascending: the order the page has always shown. (The earlier
-    # code meant to show consecutive pairs before the first → last span, but its sort key read
-    # the list being sorted, which CPython empties during list.sort, so it never took effect.)
-    pairs = lay.find_transitions()
+    # This run's pairs (from the summary) in time order, (a, b) ascending: the order the page has
+    # always shown; a transitions file of an earlier run is never shown.
+    pairs = page.run_transitions()
     if not pairs:
+        if page.pairs:
+            return missing(
+                ", ".join(esc(page.name(lay.transitions(a, b))) for a, b in page.pairs)
+                + " not found"
+            )
         return missing(
             f"no {esc(RunLayout.pattern('transitions'))} (one epoch, or the change "
             "stage did not run)"
         )
-    out = []
+    out = [_unlisted_note(page, RunLayout.pattern("transitions"))]
     for (a, b), csv in pairs.items():
         tif = lay.change_map(a, b)
         out.append(f"<h3>{esc(a)} → {esc(b)}</h3>")
@@ -200,8 +240,10 @@ def section_change(page: Page) -> str:
         t = t[t["area_km2"] > 0] if "area_km2" in t else t
         keep = [c for c in ("from_class", "to_class", "change", "area_km2") if c in t]
         out.append(table(t[keep].reset_index(drop=True), formats={"area_km2": km2}))
-    if lay.reference_comparison.is_file():
+    if lay.reference_comparison.is_file() and page.has_reference is not False:
         r = pd.read_csv(lay.reference_comparison)
+        if page.epochs is not None and "epoch" in r:
+            r = r[r["epoch"].isin(page.epochs)]
         out.append("<h3>Comparison with the reference map</h3>")
         out.append(table(r[[c for c in _REFERENCE_COLUMNS if c in r]]))
         out.append(

@@ -2,7 +2,8 @@
 
 The band is read decimated (from the COG's overviews), so showing a continental map takes
 seconds. Colours follow the band: classes and change codes get a legend, percent bands a 0–100
-colour bar, anything else a 2–98 % stretch.
+colour bar, anything else a 2–98 % stretch labelled with the band's unit (a stack band's unit
+comes from the band itself or from ``factors.csv`` beside the stack).
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def show(
     Raises
     ------
     InputFileError
-        If the raster is missing, unreadable, or has no such band.
+        If the raster is missing, not a raster, damaged or truncated, or has no such band (one
+        line naming the file).
     """
     tif = Path(tif)
     if png is None:
@@ -64,6 +66,8 @@ def show(
     view = read_raster_view(tif, band, max_pixels=max_pixels)
     epoch = view.tags.get("epoch")
     label = (view.description or f"band {band}").split(" (")[0]  # codes are in the legend
+    if view.unit:
+        label += f" ({view.unit})"
     title = f"{tif.name} — {label}" + (f" — epoch {epoch}" if epoch else "")
     data = figure_to_png(raster_figure(view, title, coastlines=coastlines), dpi=dpi)
     fileio.atomic_write_bytes(png, data)  # creates the parent folder
