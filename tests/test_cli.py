@@ -14,7 +14,10 @@ from rasterio.enums import ColorInterp
 
 from permamap.cli import main
 
-SMALL_RUN = """
+from .own_data import MODELS
+
+SMALL_RUN = (
+    """
 [run]
 out = "run"
 epochs = [2000, 2020]
@@ -25,16 +28,14 @@ bounds = [100, 45, 140, 72]
 res = 0.25
 tile = [64, 64]
 
-[models]
-candidates = ["logistic_regression", "random_forest"]
-n_repeats = 1
-grid = "none"
-size_variants = [25, 50]
-importance_repeats = 1
-forward_pool = 4
-forward_max_features = 3
-cost_rows = 2000
+[covariates]
+source = "demo"
+
+[[sites.inputs]]
+type = "demo"
 """
+    + MODELS
+)
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +137,7 @@ def test_missing_config_is_a_one_line_error(tmp_path: Path) -> None:
         ({"epochs = [2000, 2020]": 'epochs = ["2000"]'}, "must be a non-empty list of years"),
         (
             {"[models]": '[change]\nreferense = "obu.tif"\n\n[models]'},
-            "[change] has unknown key(s)",
+            "[change] has unknown key `referense`",
         ),
     ],
 )
@@ -180,3 +181,12 @@ def test_map_without_a_trained_model_is_a_one_line_error(tmp_path: Path) -> None
     cfg.write_text(SMALL_RUN)
     code, out = _error(["map", str(cfg)])
     assert code == 2 and "model.skops does not exist" in out and "Traceback" not in out
+
+
+def test_map_refuses_a_folder_made_by_another_config(small_run: tuple[Path, str]) -> None:
+    out, _ = small_run
+    other = out.parent / "other.toml"
+    other.write_text(SMALL_RUN.replace("seed = 1", "seed = 2"))
+    code, text = _error(["map", str(other)])
+    assert code == 2 and "holds the results of another config (" in text, text
+    assert len(text.strip().splitlines()) == 1

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import PermamapError
+from .errors import ConfigError, PermamapError
 
 log = logging.getLogger("permamap")
 
@@ -48,10 +48,19 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
     ctx.obj = {"progress": not quiet}
 
 
-def _run(cfg: Any, progress: bool) -> None:
+def _run(cfg: Any, progress: bool, overwrite: bool) -> None:
     from .pipeline import run
 
-    run(cfg, progress=progress, echo=click.echo)
+    run(cfg, progress=progress, echo=click.echo, overwrite=overwrite)
+
+
+def _overwrite_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--overwrite",
+        is_flag=True,
+        help="Delete another config's results in the run folder first (a folder holding this "
+        "config's run is continued without it).",
+    )(func)
 
 
 def _compute_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -87,11 +96,14 @@ def _config(
     help="Run folder to write.",
 )
 @_compute_options
+@_overwrite_option
 @click.pass_context
 @_friendly
-def demo(ctx: click.Context, out: Path, n_jobs: int | None, scheduler: str | None) -> None:
+def demo(
+    ctx: click.Context, out: Path, n_jobs: int | None, scheduler: str | None, overwrite: bool
+) -> None:
     """Run the whole flow on the embedded virtual world (no downloads)."""
-    _run(_config(None, out, n_jobs, scheduler), ctx.obj["progress"])
+    _run(_config(None, out, n_jobs, scheduler), ctx.obj["progress"], overwrite)
 
 
 @main.command("run")
@@ -100,13 +112,45 @@ def demo(ctx: click.Context, out: Path, n_jobs: int | None, scheduler: str | Non
     "--out", type=click.Path(path_type=Path), default=None, help="Run folder (overrides [run].out)."
 )
 @_compute_options
+@_overwrite_option
 @click.pass_context
 @_friendly
 def run_cmd(
-    ctx: click.Context, config: Path, out: Path | None, n_jobs: int | None, scheduler: str | None
+    ctx: click.Context,
+    config: Path,
+    out: Path | None,
+    n_jobs: int | None,
+    scheduler: str | None,
+    overwrite: bool,
 ) -> None:
-    """Run the whole flow from a TOML CONFIG file."""
-    _run(_config(config, out, n_jobs, scheduler), ctx.obj["progress"])
+    """Check every input, then run the whole flow from a TOML CONFIG file."""
+    _run(_config(config, out, n_jobs, scheduler), ctx.obj["progress"], overwrite)
+
+
+@main.command("check")
+@click.argument("config", type=click.Path(path_type=Path), required=False)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="Run folder (overrides [run].out)."
+)
+@_compute_options
+@_overwrite_option
+@_friendly
+def check_cmd(
+    config: Path | None,
+    out: Path | None,
+    n_jobs: int | None,
+    scheduler: str | None,
+    overwrite: bool,
+) -> None:
+    """Validate CONFIG (the demo's by default), open every input and print the plan; write nothing.
+
+    Exit code 0 when the run can start, 2 with one line naming the problem otherwise.
+    """
+    from .plan import check_run
+
+    plan = check_run(_config(config, out, n_jobs, scheduler), overwrite=overwrite)
+    click.echo(plan.text())
+    click.echo("ok: every input opens; `permamap run` would start with this plan")
 
 
 @main.command("map")
@@ -131,8 +175,15 @@ def map_cmd(
     Resumable: an interrupted run computes only the tiles it lacks.
     """
     from .pipeline import load_trained, map_dry_run, map_stage
+    from .runfolder import read_record
 
     cfg = _config(config, out, n_jobs, scheduler)
+    record = read_record(cfg.layout)
+    if record is not None and record.get("config_sha256") != cfg.fingerprint:
+        raise ConfigError(
+            f"run folder {cfg.layout.root} holds the results of another config "
+            f"({record.get('config', '?')}); pass the config that made it, or another --out"
+        )
     trained = load_trained(cfg)
     stacks = {e: cfg.layout.stack(e) for e in cfg.epochs}
     if dry_run:
@@ -153,13 +204,18 @@ def map_cmd(
 def sites(ctx: click.Context, config: Path | None, out: Path | None) -> None:
     """Run the covariate and site stages only and print kept/dropped sites by source and rule."""
     from .pipeline import covariate_source, covariate_stage, site_stage, write_site_outputs
+    from .plan import check_run
+    from .runfolder import claim, mark
     from .sites import summarize
 
     cfg = _config(config, out, None, None)
+    check_run(cfg)
+    claim(cfg.layout, cfg.fingerprint, config=cfg.source)
     source = covariate_source(cfg)
     stacks = covariate_stage(cfg, source, ctx.obj["progress"])
     result = site_stage(cfg, stacks, source)
     write_site_outputs(cfg.layout, result)
+    mark(cfg.layout, "complete up to sites", stage="sites")
     click.echo(summarize(result.sites, result.qc_report).to_string())
 
 

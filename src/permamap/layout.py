@@ -4,6 +4,7 @@
 pipeline, the CLI, the report and ``permamap map`` ask it for paths instead of joining strings::
 
     <root>/
+      run.json                       config fingerprint and status (running / complete / failed at <stage>)
       summary.json                   the headline figures
       report.html
       sites/       sites.parquet, qc_report.csv, input/ (files a site reader rendered)
@@ -74,6 +75,16 @@ class RunLayout:
         return f"{folder}/" + re.sub(r"\{(\w+)\}", r"<\1>", template)
 
     # ------------------------------------------------------------------ top level
+    #: the names a run creates directly in its folder (``--overwrite`` removes only these)
+    ENTRIES = (
+        "run.json", "summary.json", "report.html",
+        "sites", "covariates", "models", "maps", "change", "truth",
+    )  # fmt: skip
+
+    @property
+    def run_record(self) -> Path:
+        return self.root / "run.json"
+
     @property
     def summary(self) -> Path:
         return self.root / "summary.json"

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,8 +30,8 @@ from .change import ChangeResult, change_stage
 from .config import RunConfig
 from .contracts import MAP_NODATA, TRUTH_NODATA
 from .covariates.catalogue import write_catalogue
+from .covariates.combined import CombinedSource
 from .covariates.stack import CovariateSource, build_stack, sample_stack, stack_is_current
-from .errors import ConfigError
 from .features import feature_table
 from .fileio import (
     atomic_write_bytes,
@@ -46,8 +47,9 @@ from .grid import Grid
 from .layout import RunLayout
 from .modelio import ModelArtefact, load_artefact, save_model
 from .predict import estimate_map, predict_map
+from .runfolder import claim, mark, stage_done
 from .selection import ModelSettings, ModelStageResult, model_stage
-from .sites import QCSettings, build_sites, write_sites
+from .sites import build_sites, write_sites
 from .sites.inputs import SiteReadContext, read_site_inputs
 
 __all__ = [
@@ -77,34 +79,43 @@ class TruthSource(Protocol):
 
 
 # ================================================================== covariates
-def covariate_source(cfg: RunConfig) -> CovariateSource:
-    """The configured source of factors: ``[covariates] source = "demo"`` or ``"real"``."""
-    kind = cfg.covariates.get("source", "demo")
-    if kind == "demo":
-        from .demo.world import VirtualWorld, WorldSettings
+def covariate_source(cfg: RunConfig) -> CombinedSource:
+    """The configured factors: the built-in source (``[covariates] source``) and custom factors.
 
-        return VirtualWorld(WorldSettings(**cfg.world))
-    if kind == "real":
+    ``source = "demo"`` is the virtual world, ``"real"`` the readers of ``[covariates.real]``,
+    ``"none"`` no built-in source (custom factors and the grid's latitude/longitude only);
+    ``[covariates.factors.*]``, ``use`` and ``drop`` are applied on top.
+    """
+    base: CovariateSource | None = None
+    if cfg.covariates.source == "demo":
+        from .demo.world import VirtualWorld
+
+        base = VirtualWorld(cfg.world_settings())
+    elif cfg.covariates.source == "real":
         from .covariates.sources.from_config import sources_from_config
 
         # relative paths in [covariates.real] resolve against the config file's folder
-        return sources_from_config(cfg.covariates.get("real", {}), cfg.base_dir)
-    raise ConfigError(f'[covariates].source = {kind!r} is unknown; use "demo" or "real"')
+        base = sources_from_config(cfg.covariates.real, cfg.base_dir)
+    return CombinedSource(
+        base, cfg.covariates.factors, use=cfg.covariates.use, drop=cfg.covariates.drop
+    )
 
 
 def covariate_stage(
-    cfg: RunConfig, source: CovariateSource, progress: bool = False
+    cfg: RunConfig, source: CombinedSource, progress: bool = False
 ) -> dict[int, Path]:
     """The factor stack of every epoch, streamed to ``covariates/stack_<year>.tif``.
 
-    A stack already on the run's grid with the same factors is reused; ``factors.csv`` records
-    each factor's source and window.
+    A stack already on the run's grid with the same factors (and the same factor definitions)
+    is reused; ``factors.csv`` records each factor's unit, kind, source and window.
     """
     lay = cfg.layout
+    rows = source.catalogue_rows(cfg.window_years)
     paths = {}
     for epoch in cfg.epochs:
         path = lay.stack(epoch)
-        if not stack_is_current(path, cfg.grid, list(source.factor_names)):
+        fingerprint = source.fingerprint(epoch, cfg.window_years)
+        if not stack_is_current(path, cfg.grid, list(source.factor_names), fingerprint=fingerprint):
             build_stack(
                 source,
                 cfg.grid,
@@ -113,10 +124,10 @@ def covariate_stage(
                 window_years=cfg.window_years,
                 tile_shape=cfg.tile_shape,
                 progress=progress,
+                fingerprint=fingerprint,
             )
         paths[epoch] = path
-    sources = source.sources() if hasattr(source, "sources") else {}
-    write_catalogue(lay.factors, sources, cfg.window_years)
+    write_catalogue(lay.factors, rows)
     return paths
 
 
@@ -150,13 +161,21 @@ def _land_at(grid: Grid) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
 
 
 def site_stage(
-    cfg: RunConfig, stacks: dict[int, Path], source: CovariateSource | None = None
+    cfg: RunConfig, stacks: dict[int, Path], source: CombinedSource | None = None
 ) -> SiteStageResult:
     """Read every ``[[sites.inputs]]`` table and QC the sites against the land mask and MAAT.
 
     ``source`` is the run's covariate source; the virtual world's site reader (``type = "demo"``)
-    samples its sites from it.
+    samples its sites from it. Without a ``maat`` factor the climate-contradiction rule is
+    skipped, and the notes say so.
     """
+    names = [] if source is None else list(source.factor_names)
+    has_maat = "maat" in names
+
+    def maat(lon: np.ndarray, lat: np.ndarray, epoch: int) -> np.ndarray:
+        return sample_stack(stacks[epoch], cfg.grid, lon, lat, ["maat"])[:, 0]
+
+    is_land = _land_at(cfg.grid)
     inputs = read_site_inputs(
         cfg.site_inputs,
         SiteReadContext(
@@ -165,22 +184,22 @@ def site_stage(
             epochs=tuple(cfg.epochs),
             window_years=cfg.window_years,
             random_state=cfg.random_state,
-            world=source,
+            world=None if source is None else source.base,
+            maat=maat if has_maat else None,
+            is_land=is_land,
         ),
     )
-
-    def maat(lon: np.ndarray, lat: np.ndarray, epoch: int) -> np.ndarray:
-        return sample_stack(stacks[epoch], cfg.grid, lon, lat, ["maat"])[:, 0]
-
-    sites, report = build_sites(
+    qc = build_sites(
         inputs.raw,
         cfg.grid,
         list(cfg.epochs),
-        is_land=_land_at(cfg.grid),
-        maat=maat,
-        settings=QCSettings.from_dict(cfg.qc),
+        is_land=is_land,
+        maat=maat if has_maat else None,
+        settings=cfg.qc_settings(),
     )
-    return SiteStageResult(sites, report, dict(inputs.rendered), list(inputs.notes))
+    return SiteStageResult(
+        qc.sites, qc.qc_report, dict(inputs.rendered), [*inputs.notes, *qc.notes]
+    )
 
 
 def write_site_outputs(layout: RunLayout, result: SiteStageResult) -> None:
@@ -208,11 +227,25 @@ def feature_stage(
 
 def model_settings(cfg: RunConfig) -> ModelSettings:
     """``[models]`` → :class:`permamap.selection.ModelSettings` (``profile`` picks the base)."""
-    models_cfg = dict(cfg.models)
-    profile = models_cfg.pop("profile", "demo")
-    base = ModelSettings.published() if profile == "published" else ModelSettings.demo()
-    models_cfg.setdefault("prediction_bounds", list(cfg.grid.bounds))
-    return ModelSettings.from_dict({**base.to_dict(), **models_cfg})
+    return cfg.model_settings()
+
+
+def prediction_lonlat(cfg: RunConfig, n: int = 20_000) -> np.ndarray | None:
+    """Cell centres (lon, lat) for kNNDM on a projected grid; None on a geographic one.
+
+    A geographic grid's bounds are the prediction domain (``ModelSettings.prediction_bounds``);
+    a projected grid's bounds are not lon/lat, so cells are sampled from the grid instead.
+    """
+    if cfg.grid.is_geographic:
+        return None
+    from pyproj import Transformer
+
+    rng = np.random.default_rng(cfg.random_state)
+    g = cfg.grid
+    x = g.west + (rng.integers(0, g.width, n) + 0.5) * g.res
+    y = g.north - (rng.integers(0, g.height, n) + 0.5) * g.res
+    lon, lat = Transformer.from_crs(g.crs, "EPSG:4326", always_xy=True).transform(x, y)
+    return np.column_stack([lon, lat])
 
 
 def write_model_outputs(layout: RunLayout, table: pd.DataFrame, result: ModelStageResult) -> None:
@@ -332,17 +365,13 @@ def truth_agreement(
 
 # ================================================================== change
 def change_options(cfg: RunConfig, truths: dict[int, Path] | None = None) -> dict[str, Any]:
-    """Keyword arguments for the change stage from ``[change]``; paths relative to the config.
+    """Keyword arguments for the change stage from ``[change]`` (paths resolved at load).
 
     When the source knows the truth and no reference is configured, the last epoch is compared
     with the true map through the same reference-map code a user's map (e.g. Obu et al. 2019)
     would take.
     """
-    opts = dict(cfg.change)
-    for key in ("reference", "regions"):
-        if key in opts:
-            path = Path(str(opts[key]))
-            opts[key] = path if path.is_absolute() else cfg.base_dir / path
+    opts = cfg.change.options()
     if truths and "reference" not in opts:
         last = max(truths)
         opts.update(reference=truths[last], reference_kind="class", reference_epochs=[last])
@@ -361,44 +390,114 @@ def write_change_outputs(layout: RunLayout, result: ChangeResult) -> None:
 
 
 # ================================================================== the run
+class _Stages:
+    """Times each stage, echoes it and keeps ``run.json`` saying which stage is running."""
+
+    def __init__(self, layout: RunLayout, echo: Callable[[str], None]) -> None:
+        self.layout, self.echo = layout, echo
+        self.timings: dict[str, float] = {}
+        self.current = "check"
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        self.current = name
+        mark(self.layout, "running", stage=name)
+        start = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - start, 2)
+        stage_done(self.layout, name)
+        self.echo(f"[{name}] done in {self.timings[name]:.1f} s")
+
+
 def run(
-    cfg: RunConfig, progress: bool = False, echo: Callable[[str], None] = log.info
+    cfg: RunConfig,
+    progress: bool = False,
+    echo: Callable[[str], None] = log.info,
+    *,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Run every stage for ``cfg``, write the run folder and ``summary.json``; return the summary."""
-    from .report import write_report
+    """Check every input, then run every stage for ``cfg``; write the run folder and ``summary.json``.
+
+    Nothing is written before :func:`permamap.plan.check_run` has opened every input and the run
+    folder has been claimed (:func:`permamap.runfolder.claim`: a folder holding another config's
+    results is refused unless ``overwrite``). ``run.json`` ends ``complete`` or ``failed at
+    <stage>``.
+    """
+    from .plan import check_run
 
     t0 = time.perf_counter()
+    plan = check_run(cfg, overwrite=overwrite)
+    for note in plan.notes:
+        echo(f"note: {note}")
     lay = cfg.layout
-    lay.root.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, float] = {}
+    claim(lay, cfg.fingerprint, overwrite=overwrite, config=cfg.source)
+    stage = _Stages(lay, echo)
+    try:
+        summary = _run_stages(cfg, progress, echo, stage, plan.notes)
+    except BaseException as exc:
+        mark(
+            lay,
+            f"failed at {stage.current}",
+            stage=stage.current,
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        raise
+    summary["timings_s"] = {**stage.timings, "total": round(time.perf_counter() - t0, 2)}
+    write_json(lay.summary, summary)
+    with stage("report"):
+        from .report import write_report
 
-    def lap(name: str, start: float) -> None:
-        timings[name] = round(time.perf_counter() - start, 2)
-        echo(f"[{name}] done in {timings[name]:.1f} s")
+        write_report(lay.root)
+    mark(lay, "complete")
+    for epoch in cfg.epochs:
+        a = summary["area_km2"][str(epoch)]
+        line = f"{epoch}: permafrost extent {a['permafrost_extent_km2'] / 1e6:6.2f} M km²"
+        if "truth_agreement" in summary:
+            line += (
+                f", agrees with the truth on {summary['truth_agreement'][str(epoch)]:.1%} of the "
+                f"{summary['truth_coverage'][str(epoch)]:.1%} of land cells mapped"
+            )
+        echo(line)
+    echo(f"wrote {lay.report} and {lay.summary}")
+    return summary
 
+
+def _run_stages(
+    cfg: RunConfig,
+    progress: bool,
+    echo: Callable[[str], None],
+    stage: _Stages,
+    notes: list[str],
+) -> dict[str, Any]:
+    lay = cfg.layout
     source = covariate_source(cfg)
     names = list(source.factor_names)
-    t = time.perf_counter()
-    stacks = covariate_stage(cfg, source, progress)
-    lap("covariates", t)
+    with stage("covariates"):
+        stacks = covariate_stage(cfg, source, progress)
 
-    t = time.perf_counter()
-    site_result = site_stage(cfg, stacks, source)
-    write_site_outputs(lay, site_result)
-    lap("sites", t)
+    with stage("sites"):
+        site_result = site_stage(cfg, stacks, source)
+        write_site_outputs(lay, site_result)
     sites = site_result.sites
     echo(
         f"sites: {len(sites)} site-epoch rows kept, {site_result.n_dropped} points dropped by QC "
         f"(see {lay.qc_report})"
     )
+    for note in site_result.notes:
+        echo(f"note: {note}")
 
-    t = time.perf_counter()
-    table = feature_stage(cfg, sites, stacks, names)
-    result = model_stage(
-        table, names, model_settings(cfg), n_jobs=cfg.n_jobs, random_state=cfg.random_state
-    )
-    write_model_outputs(lay, table, result)
-    lap("models", t)
+    with stage("models"):
+        table = feature_stage(cfg, sites, stacks, names)
+        result = model_stage(
+            table,
+            names,
+            model_settings(cfg),
+            n_jobs=cfg.n_jobs,
+            random_state=cfg.random_state,
+            prediction_lonlat=prediction_lonlat(cfg),
+            categorical=[n for n in names if n in source.categorical],
+        )
+        write_model_outputs(lay, table, result)
     cv = result.summary
     for scheme in ("random", "spatial"):
         acc = cv[scheme]["accuracy"]
@@ -407,16 +506,17 @@ def run(
             f"{len(result.features)} features)"
         )
 
-    t = time.perf_counter()
-    trained = ModelArtefact(model=result.model, card=result.card, aoa=result.aoa)
-    maps = map_stage(cfg, trained, stacks, progress=progress)
-    lap("maps", t)
+    with stage("maps"):
+        trained = ModelArtefact(model=result.model, card=result.card, aoa=result.aoa)
+        maps = map_stage(cfg, trained, stacks, progress=progress)
 
     summary: dict[str, Any] = {
         "tool": "permamap",
         "version": __version__,
+        "config_sha256": cfg.fingerprint,
         "grid": cfg.grid.to_dict(),
         "epochs": list(cfg.epochs),
+        "factors": names,
         "sites": {
             "kept": len(sites),
             "dropped": site_result.n_dropped,
@@ -430,44 +530,27 @@ def run(
         },
     }
     truths: dict[int, Path] | None = None
-    if hasattr(source, "truth"):
-        t = time.perf_counter()
-        truths = truth_stage(cfg, source, progress)  # type: ignore[arg-type]
-        agreement, coverage = truth_agreement(maps, truths, cfg.grid, cfg.tile_shape)
+    if source.has_truth:
+        with stage("truth"):
+            truths = truth_stage(cfg, source, progress)
+            agreement, coverage = truth_agreement(maps, truths, cfg.grid, cfg.tile_shape)
         summary["truth_agreement"] = agreement
         summary["truth_coverage"] = coverage
-        lap("truth", t)
 
-    t = time.perf_counter()
-    change = change_stage(
-        maps,
-        cfg.grid,
-        lay,
-        elevation=stacks[cfg.epochs[0]],
-        tile_shape=cfg.tile_shape,
-        epochs=list(cfg.epochs),
-        progress=progress,
-        **change_options(cfg, truths),
-    )
-    write_change_outputs(lay, change)
+    with stage("change"):
+        change = change_stage(
+            maps,
+            cfg.grid,
+            lay,
+            elevation=stacks[cfg.epochs[0]] if "elevation" in names else None,
+            tile_shape=cfg.tile_shape,
+            epochs=list(cfg.epochs),
+            progress=progress,
+            **change_options(cfg, truths),
+        )
+        write_change_outputs(lay, change)
     summary["area_km2"] = change.summary["area_km2"]
-    summary["change"] = {k: v for k, v in change.summary.items() if k != "area_km2"}
-    lap("change", t)
-    summary["timings_s"] = timings
-    summary["timings_s"]["total"] = round(time.perf_counter() - t0, 2)
-    write_json(lay.summary, summary)
-
-    t = time.perf_counter()
-    write_report(lay.root)
-    lap("report", t)
-    for epoch in cfg.epochs:
-        a = summary["area_km2"][str(epoch)]
-        line = f"{epoch}: permafrost extent {a['permafrost_extent_km2'] / 1e6:6.2f} M km²"
-        if "truth_agreement" in summary:
-            line += (
-                f", agrees with the truth on {summary['truth_agreement'][str(epoch)]:.1%} of the "
-                f"{summary['truth_coverage'][str(epoch)]:.1%} of land cells mapped"
-            )
-        echo(line)
-    echo(f"wrote {lay.report} and {lay.summary}")
+    summary["change"] = {k: v for k, v in change.summary.items() if k not in ("area_km2", "notes")}
+    every = [*notes, *site_result.notes, *change.summary.get("notes", [])]
+    summary["notes"] = list(dict.fromkeys(every))  # in order, each once
     return summary

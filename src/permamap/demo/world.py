@@ -76,6 +76,21 @@ class VirtualWorld:
         clim = f"virtual climate (seed {self.settings.seed}), monthly {self.years.start}-{self.years.stop - 1}"
         return {f.name: SOURCES.get(f.name, clim) for f in FACTORS}
 
+    def check(self, grid: Grid, epochs: list[int], window_years: int = 9) -> list[str]:
+        """What ``permamap check`` needs: every epoch's window within the world's years.
+
+        Raises
+        ------
+        ConfigError
+            An epoch whose window reaches outside the virtual years (the message lists them).
+        """
+        for epoch in epochs:
+            self.window_years(epoch, window_years)
+        return [
+            f"virtual world (seed {self.settings.seed}): climate {self.years.start}-"
+            f"{self.years.stop - 1}, computed on the grid, nothing read"
+        ]
+
     # -- the pieces -----------------------------------------------------------------------------
     def _coords(self, grid: Grid, window: Window, halo: int = 0) -> tuple[np.ndarray, np.ndarray]:
         w = Window(
