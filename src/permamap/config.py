@@ -56,7 +56,17 @@ from .change.areas import DEFAULT_ELEVATION_EDGES_M
 from .contracts import DEFAULT_TILE
 from .errors import ConfigError, InputFileError
 from .grid import Grid
-from .keys import check_keys, did_you_mean
+from .keys import (
+    check_keys,
+    did_you_mean,
+    existing_path,
+    in_file,
+    is_int,
+    is_number,
+    need,
+    table_of,
+    wrong,
+)
 from .layout import RunLayout
 
 if TYPE_CHECKING:
@@ -87,9 +97,15 @@ COVARIATE_SOURCES = ("demo", "real", "none")
 SITES_KEYS = ("source", "inputs")
 #: keys of ``[change]``: options of :func:`permamap.change.change_stage`
 CHANGE_KEYS = (
-    "reference", "reference_kind", "reference_nodata", "reference_epochs", "regions",
-    "region_name_column", "lat_band_deg", "elevation_edges_m",
-)  # fmt: skip
+    "reference",
+    "reference_kind",
+    "reference_nodata",
+    "reference_epochs",
+    "regions",
+    "region_name_column",
+    "lat_band_deg",
+    "elevation_edges_m",
+)
 REFERENCE_KINDS = ("auto", "map", "probability", "fraction", "class", "zones")
 _DEMO_FIX = (
     'set [covariates] source = "real" (with [covariates.real.*] tables) or "none" (only '
@@ -208,86 +224,45 @@ class RunConfig:
         )
 
 
-# ================================================================== small checks
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _need(table: Mapping[str, Any], key: str, where: str, example: str) -> Any:
-    if key not in table:
-        raise ConfigError(f"{where} lacks the required key `{key}`; add e.g. `{key} = {example}`")
-    return table[key]
-
-
-def _wrong(where: str, key: str, value: Any, rule: str, example: str) -> ConfigError:
-    return ConfigError(f"{where}.{key} = {value!r} {rule}; write e.g. `{key} = {example}`")
-
-
-def _table(data: Mapping[str, Any], name: str, source: str) -> dict[str, Any]:
-    value = data.get(name, {})
-    if not isinstance(value, Mapping):
-        raise ConfigError(
-            f"{source}: `{name} = {value!r}` must be a table ([{name}] with key = value lines)"
-        )
-    return dict(value)
-
-
-def _in_file(where: str, exc: ConfigError) -> ConfigError:
-    """``exc`` prefixed with where it happened, without repeating a table name it already has."""
-    message = str(exc)
-    table = where.rsplit(" ", 1)[-1]
-    if message.startswith(table):
-        return ConfigError(f"{where[: -len(table)]}{message}")
-    return ConfigError(f"{where}: {message}")
-
-
-def _path(where: str, key: str, value: Any, base_dir: Path) -> Path:
-    """A path key: a string, relative to the config file's folder, that must exist."""
-    if not isinstance(value, str) or not value:
-        raise _wrong(where, key, value, "must be a file path (a string)", '"data/file.tif"')
-    path = Path(value)
-    path = path if path.is_absolute() else base_dir / path
-    if not path.exists():
-        raise InputFileError(
-            f"{where}.{key} = {value!r}: {path} does not exist; fix the path (relative paths "
-            "are relative to the config file's folder)"
-        )
-    return path
-
-
 # ================================================================== sections
 def _run(run: dict[str, Any], where: str, base_dir: Path) -> dict[str, Any]:
     check_keys(run, RUN_KEYS, where)
-    epochs = _need(run, "epochs", where, "[2000, 2005, 2010, 2015, 2020]")
-    if not isinstance(epochs, list) or not epochs or not all(_is_int(e) for e in epochs):
-        raise _wrong(where, "epochs", epochs, "must be a non-empty list of years (integers)", "[2000, 2020]")  # fmt: skip
+    epochs = need(run, "epochs", where, "[2000, 2005, 2010, 2015, 2020]")
+    if not isinstance(epochs, list) or not epochs or not all(is_int(e) for e in epochs):
+        raise wrong(
+            where, "epochs", epochs, "must be a non-empty list of years (integers)", "[2000, 2020]"
+        )
     if len(set(epochs)) != len(epochs):
-        raise _wrong(where, "epochs", epochs, "repeats a year; list each epoch once", "[2000, 2020]")  # fmt: skip
+        raise wrong(where, "epochs", epochs, "repeats a year; list each epoch once", "[2000, 2020]")
     window_years = run.get("window_years", 9)
-    if not _is_int(window_years) or window_years < 1 or window_years % 2 == 0:
-        raise _wrong(
-            where, "window_years", window_years,
-            "must be an odd positive integer (a window centred on the epoch)", "9",
-        )  # fmt: skip
+    if not is_int(window_years) or window_years < 1 or window_years % 2 == 0:
+        raise wrong(
+            where,
+            "window_years",
+            window_years,
+            "must be an odd positive integer (a window centred on the epoch)",
+            "9",
+        )
     seed = run.get("seed", 0)
-    if not _is_int(seed) or seed < 0:
-        raise _wrong(where, "seed", seed, "must be a whole number ≥ 0", "0")
+    if not is_int(seed) or seed < 0:
+        raise wrong(where, "seed", seed, "must be a whole number ≥ 0", "0")
     n_jobs = run.get("n_jobs", -1)
-    if not _is_int(n_jobs) or n_jobs == 0 or n_jobs < -1:
-        raise _wrong(where, "n_jobs", n_jobs, "must be a positive worker count or -1 (all cores)", "-1")  # fmt: skip
+    if not is_int(n_jobs) or n_jobs == 0 or n_jobs < -1:
+        raise wrong(
+            where, "n_jobs", n_jobs, "must be a positive worker count or -1 (all cores)", "-1"
+        )
     scheduler = run.get("scheduler")
     if scheduler is not None and not isinstance(scheduler, str):
-        raise _wrong(
-            where, "scheduler", scheduler,
-            'must be "local" (a LocalCluster) or a dask address', '"tcp://10.0.0.5:8786"',
-        )  # fmt: skip
+        raise wrong(
+            where,
+            "scheduler",
+            scheduler,
+            'must be "local" (a LocalCluster) or a dask address',
+            '"tcp://10.0.0.5:8786"',
+        )
     out = run.get("out", "out/run")
     if not isinstance(out, str) or not out:
-        raise _wrong(where, "out", out, "must be a folder path (a string)", '"out/run"')
+        raise wrong(where, "out", out, "must be a folder path (a string)", '"out/run"')
     out_path = Path(out)
     return {
         "out_dir": out_path if out_path.is_absolute() else base_dir / out_path,
@@ -302,13 +277,19 @@ def _run(run: dict[str, Any], where: str, base_dir: Path) -> dict[str, Any]:
 def _grid(grid_t: dict[str, Any], where: str, base_dir: Path) -> tuple[Grid, tuple[int, int]]:
     check_keys(grid_t, GRID_KEYS, where)
     tile = grid_t.get("tile", list(DEFAULT_TILE))
-    if not isinstance(tile, list) or len(tile) != 2 or not all(_is_int(t) and t > 0 for t in tile):
-        raise _wrong(where, "tile", tile, "must be two positive integers (rows, cols)", "[512, 512]")  # fmt: skip
+    if not isinstance(tile, list) or len(tile) != 2 or not all(is_int(t) and t > 0 for t in tile):
+        raise wrong(where, "tile", tile, "must be two positive integers (rows, cols)", "[512, 512]")
     bounds = grid_t.get("bounds")
     if bounds is not None and (
-        not isinstance(bounds, list) or len(bounds) != 4 or not all(_is_number(b) for b in bounds)
+        not isinstance(bounds, list) or len(bounds) != 4 or not all(is_number(b) for b in bounds)
     ):
-        raise _wrong(where, "bounds", bounds, "must be [west, south, east, north] (numbers)", "[25, 25, 180, 84]")  # fmt: skip
+        raise wrong(
+            where,
+            "bounds",
+            bounds,
+            "must be [west, south, east, north] (numbers)",
+            "[25, 25, 180, 84]",
+        )
     try:
         if "like" in grid_t:
             given = sorted({"res", "res_arcsec"} & set(grid_t))
@@ -318,10 +299,10 @@ def _grid(grid_t: dict[str, Any], where: str, base_dir: Path) -> tuple[Grid, tup
                     f"raster; drop {given} (keep `bounds` to crop the raster's grid, `crs` only "
                     "for a raster without one)"
                 )
-            like = _path(where, "like", grid_t["like"], base_dir)
+            like = existing_path(where, "like", grid_t["like"], base_dir)
             crs = grid_t.get("crs")
             if crs is not None and not isinstance(crs, str):
-                raise _wrong(where, "crs", crs, "must be a CRS string", '"EPSG:4326"')
+                raise wrong(where, "crs", crs, "must be a CRS string", '"EPSG:4326"')
             grid = Grid.from_raster(like, bounds=None if bounds is None else tuple(bounds), crs=crs)
         else:
             if bounds is None:
@@ -332,7 +313,7 @@ def _grid(grid_t: dict[str, Any], where: str, base_dir: Path) -> tuple[Grid, tup
             res = _resolution(grid_t, where)
             crs = grid_t.get("crs", "EPSG:4326")
             if not isinstance(crs, str):
-                raise _wrong(where, "crs", crs, "must be a CRS string", '"EPSG:4326"')
+                raise wrong(where, "crs", crs, "must be a CRS string", '"EPSG:4326"')
             grid = Grid.from_bounds(tuple(bounds), res=res, crs=crs)
     except ConfigError as exc:
         message = str(exc)
@@ -348,8 +329,10 @@ def _resolution(grid_t: Mapping[str, Any], where: str) -> float:
         )
     if "res_arcsec" in grid_t:
         value = grid_t["res_arcsec"]
-        if not _is_number(value) or value <= 0:
-            raise _wrong(where, "res_arcsec", value, "must be a positive number of arc-seconds", "30")  # fmt: skip
+        if not is_number(value) or value <= 0:
+            raise wrong(
+                where, "res_arcsec", value, "must be a positive number of arc-seconds", "30"
+            )
         return float(value) / 3600.0
     if "res" not in grid_t:
         raise ConfigError(
@@ -357,16 +340,20 @@ def _resolution(grid_t: Mapping[str, Any], where: str) -> float:
             "(CRS units)"
         )
     value = grid_t["res"]
-    if not _is_number(value) or value <= 0:
-        raise _wrong(where, "res", value, "must be a positive number (CRS units)", "0.008333333333333333")  # fmt: skip
+    if not is_number(value) or value <= 0:
+        raise wrong(
+            where, "res", value, "must be a positive number (CRS units)", "0.008333333333333333"
+        )
     return float(value)
 
 
 def _names(where: str, key: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _wrong(where, key, value, "must be a list of factor names", '["maat", "elevation"]')
+        raise wrong(where, key, value, "must be a list of factor names", '["maat", "elevation"]')
     if len(set(value)) != len(value):
-        raise _wrong(where, key, value, "names a factor twice; list each once", '["maat", "elevation"]')  # fmt: skip
+        raise wrong(
+            where, key, value, "names a factor twice; list each once", '["maat", "elevation"]'
+        )
     return tuple(value)
 
 
@@ -467,12 +454,14 @@ def _site_inputs(sites: dict[str, Any], where: str, demo: bool) -> tuple[dict[st
     return tuple(specs)
 
 
-def _change(change: dict[str, Any], where: str, base_dir: Path, epochs: tuple[int, ...]) -> ChangeSettings:  # fmt: skip
+def _change(
+    change: dict[str, Any], where: str, base_dir: Path, epochs: tuple[int, ...]
+) -> ChangeSettings:
     check_keys(change, CHANGE_KEYS, where)
     kw: dict[str, Any] = {}
     for key in ("reference", "regions"):
         if key in change:
-            kw[key] = _path(where, key, change[key], base_dir)
+            kw[key] = existing_path(where, key, change[key], base_dir)
     if "reference_kind" in change:
         kind = change["reference_kind"]
         if kind not in REFERENCE_KINDS:
@@ -483,13 +472,15 @@ def _change(change: dict[str, Any], where: str, base_dir: Path, epochs: tuple[in
         kw["reference_kind"] = kind
     if "reference_nodata" in change:
         value = change["reference_nodata"]
-        if not _is_number(value):
-            raise _wrong(where, "reference_nodata", value, "must be a number", "255")
+        if not is_number(value):
+            raise wrong(where, "reference_nodata", value, "must be a number", "255")
         kw["reference_nodata"] = float(value)
     if "reference_epochs" in change:
         value = change["reference_epochs"]
-        if not isinstance(value, list) or not value or not all(_is_int(e) for e in value):
-            raise _wrong(where, "reference_epochs", value, "must be a list of years", f"[{epochs[-1]}]")  # fmt: skip
+        if not isinstance(value, list) or not value or not all(is_int(e) for e in value):
+            raise wrong(
+                where, "reference_epochs", value, "must be a list of years", f"[{epochs[-1]}]"
+            )
         outside = [e for e in value if e not in epochs]
         if outside:
             raise ConfigError(
@@ -500,22 +491,30 @@ def _change(change: dict[str, Any], where: str, base_dir: Path, epochs: tuple[in
     if "region_name_column" in change:
         value = change["region_name_column"]
         if not isinstance(value, str) or not value:
-            raise _wrong(where, "region_name_column", value, "must be a column name", '"name"')
+            raise wrong(where, "region_name_column", value, "must be a column name", '"name"')
         kw["region_name_column"] = value
     if "lat_band_deg" in change:
         value = change["lat_band_deg"]
-        if not _is_number(value) or not 0 < value <= 90:
-            raise _wrong(where, "lat_band_deg", value, "must be a band height in degrees, 0 < x ≤ 90", "10")  # fmt: skip
+        if not is_number(value) or not 0 < value <= 90:
+            raise wrong(
+                where, "lat_band_deg", value, "must be a band height in degrees, 0 < x ≤ 90", "10"
+            )
         kw["lat_band_deg"] = float(value)
     if "elevation_edges_m" in change:
         value = change["elevation_edges_m"]
         if (
             not isinstance(value, list)
             or not value
-            or not all(_is_number(v) for v in value)
+            or not all(is_number(v) for v in value)
             or any(b <= a for a, b in itertools.pairwise(value))
         ):
-            raise _wrong(where, "elevation_edges_m", value, "must be increasing elevations in metres", "[1000, 2000, 3000, 4000]")  # fmt: skip
+            raise wrong(
+                where,
+                "elevation_edges_m",
+                value,
+                "must be increasing elevations in metres",
+                "[1000, 2000, 3000, 4000]",
+            )
         kw["elevation_edges_m"] = tuple(float(v) for v in value)
     return ChangeSettings(**kw)
 
@@ -544,9 +543,9 @@ def _world(world: dict[str, Any], where: str, demo: bool) -> dict[str, Any]:
     check_keys(world, allowed, where)
     for key, value in world.items():
         default = getattr(WorldSettings(), key)
-        ok = _is_number(value) if isinstance(default, float) else _is_int(value)
+        ok = is_number(value) if isinstance(default, float) else is_int(value)
         if not ok:
-            raise _wrong(where, key, value, f"must be a {type(default).__name__}", repr(default))
+            raise wrong(where, key, value, f"must be a {type(default).__name__}", repr(default))
     return dict(world)
 
 
@@ -595,28 +594,32 @@ def parse_config(
             f"{source} lacks [sites]; add [[sites.inputs]] tables for your site files "
             '(e.g. type = "table", path = "sites.csv"), or type = "demo" for the virtual world'
         )
-    run = _run(_table(data, "run", source), f"{source} [run]", base_dir)
-    grid, tile = _grid(_table(data, "grid", source), f"{source} [grid]", base_dir)
-    covariates = _covariates(_table(data, "covariates", source), f"{source} [covariates]", base_dir)
+    run = _run(table_of(data, "run", source), f"{source} [run]", base_dir)
+    grid, tile = _grid(table_of(data, "grid", source), f"{source} [grid]", base_dir)
+    covariates = _covariates(
+        table_of(data, "covariates", source), f"{source} [covariates]", base_dir
+    )
     demo = covariates.source == "demo"
-    site_inputs = _site_inputs(_table(data, "sites", source), f"{source} [sites]", demo)
-    qc = _table(data, "qc", source)
+    site_inputs = _site_inputs(table_of(data, "sites", source), f"{source} [sites]", demo)
+    qc = table_of(data, "qc", source)
     try:
         from .sites import QCSettings
 
         QCSettings.from_dict(qc, where=f"{source} [qc]")
     except ConfigError as exc:
-        raise _in_file(f"{source} [qc]", exc) from None
-    models = _table(data, "models", source)
+        raise in_file(f"{source} [qc]", exc) from None
+    models = table_of(data, "models", source)
     _model_settings(models, grid, f"{source} [models]")
-    change = _change(_table(data, "change", source), f"{source} [change]", base_dir, run["epochs"])
+    change = _change(
+        table_of(data, "change", source), f"{source} [change]", base_dir, run["epochs"]
+    )
     if demo and change.reference is not None:
         raise ConfigError(
             f'{source} [change].reference is a real map, but [covariates] source = "demo" is the '
             "virtual world (compared with its own truth); remove `reference` or use your own "
             "covariates"
         )
-    world = _world(_table(data, "world", source), f"{source} [world]", demo)
+    world = _world(table_of(data, "world", source), f"{source} [world]", demo)
     return RunConfig(
         **run,
         grid=grid,

@@ -1,4 +1,4 @@
-"""Checking the keys of a config table: unknown keys are errors with a "did you mean" suggestion.
+"""Checking config tables: unknown keys are errors with a "did you mean" suggestion; values too.
 
 Every table a user writes (``[run]``, ``[grid]``, ``[[sites.inputs]]``, ``[covariates.factors.x]``,
 ``[models]``, ...) goes through :func:`check_keys`, so that a typo is caught at load with the same
@@ -9,11 +9,23 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Collection, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, InputFileError
 
-__all__ = ["check_keys", "did_you_mean", "unknown_key_message"]
+__all__ = [
+    "check_keys",
+    "did_you_mean",
+    "existing_path",
+    "in_file",
+    "is_int",
+    "is_number",
+    "need",
+    "table_of",
+    "unknown_key_message",
+    "wrong",
+]
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -74,3 +86,59 @@ def check_keys(
         if key not in table:
             hint = f"; add e.g. `{key} = {example[key]}`" if example and key in example else ""
             raise ConfigError(f"{where} lacks the required key `{key}`{hint}")
+
+
+# ---------------------------------------------------------------- values of config tables
+def is_int(value: Any) -> bool:
+    """A TOML integer (``true`` is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    """A TOML integer or float (not a boolean)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def need(table: Mapping[str, Any], key: str, where: str, example: str) -> Any:
+    """``table[key]``, or an error saying to add it (with an example)."""
+    if key not in table:
+        raise ConfigError(f"{where} lacks the required key `{key}`; add e.g. `{key} = {example}`")
+    return table[key]
+
+
+def wrong(where: str, key: str, value: Any, rule: str, example: str) -> ConfigError:
+    """The error for ``where.key = value``: the value, the rule it breaks and an example fix."""
+    return ConfigError(f"{where}.{key} = {value!r} {rule}; write e.g. `{key} = {example}`")
+
+
+def table_of(data: Mapping[str, Any], name: str, source: str) -> dict[str, Any]:
+    """Section ``name`` of ``data`` as a dict (empty when absent); an error if it is no table."""
+    value = data.get(name, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"{source}: `{name} = {value!r}` must be a table ([{name}] with key = value lines)"
+        )
+    return dict(value)
+
+
+def in_file(where: str, exc: ConfigError) -> ConfigError:
+    """``exc`` prefixed with where it happened, without repeating a table name it already has."""
+    message = str(exc)
+    table = where.rsplit(" ", 1)[-1]
+    if message.startswith(table):
+        return ConfigError(f"{where[: -len(table)]}{message}")
+    return ConfigError(f"{where}: {message}")
+
+
+def existing_path(where: str, key: str, value: Any, base_dir: Path) -> Path:
+    """A path key: a string, relative to the config file's folder, that must exist."""
+    if not isinstance(value, str) or not value:
+        raise wrong(where, key, value, "must be a file path (a string)", '"data/file.tif"')
+    path = Path(value)
+    path = path if path.is_absolute() else base_dir / path
+    if not path.exists():
+        raise InputFileError(
+            f"{where}.{key} = {value!r}: {path} does not exist; fix the path (relative paths "
+            "are relative to the config file's folder)"
+        )
+    return path
