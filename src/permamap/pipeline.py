@@ -31,7 +31,13 @@ from .config import RunConfig
 from .contracts import MAP_NODATA, TRUTH_NODATA
 from .covariates.catalogue import write_catalogue
 from .covariates.combined import CombinedSource
-from .covariates.stack import CovariateSource, build_stack, sample_stack, stack_is_current
+from .covariates.stack import (
+    CovariateSource,
+    build_stack,
+    sample_stack,
+    stack_is_current,
+    stack_names,
+)
 from .features import feature_table
 from .fileio import (
     atomic_write_bytes,
@@ -166,11 +172,11 @@ def site_stage(
     """Read every ``[[sites.inputs]]`` table and QC the sites against the land mask and MAAT.
 
     ``source`` is the run's covariate source; the virtual world's site reader (``type = "demo"``)
-    samples its sites from it. Without a ``maat`` factor the climate-contradiction rule is
-    skipped, and the notes say so.
+    samples its sites from it. Without a ``maat`` band in the stacks the climate-contradiction
+    rule checks only sites that carry their own MAAT, and the notes say so.
     """
-    names = [] if source is None else list(source.factor_names)
-    has_maat = "maat" in names
+    # the stack says whether the run has a MAAT factor (whoever built it)
+    has_maat = "maat" in stack_names(stacks[cfg.epochs[0]])
 
     def maat(lon: np.ndarray, lat: np.ndarray, epoch: int) -> np.ndarray:
         return sample_stack(stacks[epoch], cfg.grid, lon, lat, ["maat"])[:, 0]
@@ -433,7 +439,9 @@ def run(
     claim(lay, cfg.fingerprint, overwrite=overwrite, config=cfg.source)
     stage = _Stages(lay, echo)
     try:
-        summary = _run_stages(cfg, progress, echo, stage, plan.notes)
+        summary = _run_stages(
+            cfg, plan.source or covariate_source(cfg), progress, echo, stage, plan.notes
+        )
     except BaseException as exc:
         mark(
             lay,
@@ -464,13 +472,13 @@ def run(
 
 def _run_stages(
     cfg: RunConfig,
+    source: CombinedSource,
     progress: bool,
     echo: Callable[[str], None],
     stage: _Stages,
     notes: list[str],
 ) -> dict[str, Any]:
     lay = cfg.layout
-    source = covariate_source(cfg)
     names = list(source.factor_names)
     with stage("covariates"):
         stacks = covariate_stage(cfg, source, progress)

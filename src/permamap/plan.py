@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import RunConfig
+from .covariates.combined import CombinedSource
 from .covariates.timewindow import window_years as years_of_window
 from .errors import ConfigError
 from .runfolder import folder_state, refusal
@@ -39,6 +40,8 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     estimates: dict[str, Any] = field(default_factory=dict)
     folder: str = "new"
+    #: the covariate source the check opened (``run`` computes the stacks with it)
+    source: CombinedSource | None = None
 
     def add(self, topic: str, text: str) -> None:
         self.lines.append((topic, text))
@@ -83,7 +86,7 @@ def check_run(cfg: RunConfig, *, overwrite: bool = False) -> Plan:
     )
     plan.add("epochs", f"{len(cfg.epochs)}: {windows}")
 
-    source = covariate_source(cfg)
+    source = plan.source = covariate_source(cfg)
     plan.notes += _notes(source.check, g, list(cfg.epochs), cfg.window_years)
     rows = source.catalogue_rows(cfg.window_years)
     plan.add("factors", f"{len(rows)}: {', '.join(r['name'] for r in rows)}")

@@ -360,14 +360,6 @@ def test_catalogue_rows_and_file(tmp_path: Path) -> None:
     assert read == rows
 
 
-def test_write_catalogue_former_signature(tmp_path: Path) -> None:
-    out = write_catalogue(tmp_path / "f.csv", {"maat": "virtual"}, 9)
-    with open(out, newline="", encoding="utf-8") as fh:
-        read = list(csv.DictReader(fh))
-    assert read[0]["source"] == "virtual" and read[0]["window"] == "9 years centred on the epoch"
-    assert len(read) == 20
-
-
 # -- fingerprint -----------------------------------------------------------------------------------
 def test_fingerprint_change_makes_the_stack_stale(tmp_path: Path) -> None:
     nd = _ndvi(tmp_path)

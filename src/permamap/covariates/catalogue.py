@@ -115,11 +115,7 @@ def builtin_row(factor: Factor, source: str, window_years: int) -> dict[str, str
     }
 
 
-def write_catalogue(
-    path: Path,
-    rows: Iterable[Mapping[str, str]] | Mapping[str, str],
-    window_years: int | None = None,
-) -> Path:
+def write_catalogue(path: Path, rows: Iterable[Mapping[str, str]]) -> Path:
     """Write ``factors.csv`` (columns :data:`CATALOGUE_COLUMNS`), atomically.
 
     Parameters
@@ -129,16 +125,7 @@ def write_catalogue(
     rows : iterable of mapping
         One row per factor, e.g. from
         :meth:`permamap.covariates.combined.CombinedSource.catalogue_rows`.
-        (Transitional: a ``{factor name: source}`` mapping plus ``window_years`` writes every
-        built-in factor, the former signature.)
-    window_years : int, optional
-        Only with the transitional ``{name: source}`` form.
     """
-    if isinstance(rows, Mapping):
-        # former signature write_catalogue(path, sources, window_years); remove once the
-        # pipeline passes CombinedSource.catalogue_rows
-        sources = rows
-        rows = [builtin_row(f, sources.get(f.name, ""), window_years or 9) for f in FACTORS]
     # csv.DictWriter into the temporary file (its \r\n row ends are the file's format)
     with atomic_path(Path(path)) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(CATALOGUE_COLUMNS), restval="")
