@@ -43,7 +43,7 @@ CHANGE_CODES: dict[int, str] = {
     0: "stable non-permafrost",
     1: "stable permafrost",
     2: "degraded",
-    3: "aggregated",
+    3: "aggraded",
 }
 """Code → name of the change classes (class a → b: 0→0, 1→1, 1→0, 0→1)."""
 

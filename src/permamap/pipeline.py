@@ -38,6 +38,7 @@ from .covariates.stack import (
     stack_is_current,
     stack_names,
 )
+from .demo.plausibility import plausibility, tibetan_plateau_km2
 from .features import feature_table
 from .fileio import (
     atomic_write_bytes,
@@ -279,10 +280,21 @@ def load_trained(cfg: RunConfig) -> ModelArtefact:
 
 
 # ================================================================== maps
+VIRTUAL_TAGS = {"virtual_world": "true", "data": "VIRTUAL DATA - demonstration world"}
+
+
 def map_stage(
-    cfg: RunConfig, trained: ModelArtefact, stacks: dict[int, Path], progress: bool = False
+    cfg: RunConfig,
+    trained: ModelArtefact,
+    stacks: dict[int, Path],
+    progress: bool = False,
+    *,
+    virtual: bool = False,
 ) -> dict[int, Path]:
-    """Predict one map per epoch, streamed to ``maps/permafrost_<year>.tif`` (resumable, pool or dask)."""
+    """Predict one map per epoch, streamed to ``maps/permafrost_<year>.tif`` (resumable, pool or dask).
+
+    ``virtual``: the inputs are the demonstration world; the maps carry :data:`VIRTUAL_TAGS`.
+    """
     maps = {}
     for epoch in cfg.epochs:
         maps[epoch] = predict_map(
@@ -298,6 +310,7 @@ def map_stage(
             aoa=trained.aoa,
             n_jobs=None if cfg.n_jobs < 1 else cfg.n_jobs,
             scheduler=cfg.scheduler,
+            extra_tags=VIRTUAL_TAGS if virtual else None,
         )
     return maps
 
@@ -330,7 +343,7 @@ def truth_stage(cfg: RunConfig, world: TruthSource, progress: bool = False) -> d
                 "uint8",
                 TRUTH_NODATA,
                 ["class"],
-                tags={"epoch": epoch, "rule": "TTOP < 0 degC (virtual world)"},
+                tags={"epoch": epoch, "rule": "TTOP < 0 degC (virtual world)", **VIRTUAL_TAGS},
             ) as ds:
                 for w in tqdm(
                     list(cfg.grid.tiles(cfg.tile_shape)),
@@ -347,23 +360,24 @@ def truth_stage(cfg: RunConfig, world: TruthSource, progress: bool = False) -> d
 def truth_agreement(
     maps: dict[int, Path], truths: dict[int, Path], grid: Grid, tile_shape: tuple[int, int]
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """Agreement with the truth and map coverage, per epoch.
+    """Agreement with the truth and map coverage, per epoch, both area-weighted.
 
-    Agreement is the share of mapped land cells whose class equals the true class; coverage is the
-    share of land cells that are mapped (cells missing a factor, e.g. soil, are removed as in the
-    published workflow).
+    Agreement is the share of the mapped land area (km² on the ellipsoid, never cell counts) whose
+    class equals the true class; coverage is the share of the land area that is mapped (cells
+    missing a factor, e.g. soil, are removed as in the published workflow).
     """
     agreement, coverage = {}, {}
     for epoch, path in maps.items():
-        agree = mapped = land_total = 0
+        agree = mapped = land_total = 0.0
         with rasterio.open(path) as m, rasterio.open(truths[epoch]) as t:
             for w in grid.tiles(tile_shape):
                 pred, true = m.read(1, window=w), t.read(1, window=w)
+                area = grid.cell_area_km2(w)
                 land = true != TRUTH_NODATA
                 ok = land & (pred != MAP_NODATA)
-                agree += int((pred[ok] == true[ok]).sum())
-                mapped += int(ok.sum())
-                land_total += int(land.sum())
+                agree += float(area[ok & (pred == true)].sum())
+                mapped += float(area[ok].sum())
+                land_total += float(area[land].sum())
         agreement[str(epoch)] = agree / mapped if mapped else float("nan")
         coverage[str(epoch)] = mapped / land_total if land_total else float("nan")
     return agreement, coverage
@@ -457,17 +471,35 @@ def run(
 
         write_report(lay.root)
     mark(lay, "complete")
-    for epoch in cfg.epochs:
-        a = summary["area_km2"][str(epoch)]
-        line = f"{epoch}: permafrost extent {a['permafrost_extent_km2'] / 1e6:6.2f} M km²"
-        if "truth_agreement" in summary:
-            line += (
-                f", agrees with the truth on {summary['truth_agreement'][str(epoch)]:.1%} of the "
-                f"{summary['truth_coverage'][str(epoch)]:.1%} of land cells mapped"
-            )
+    for line in console_lines(summary):
         echo(line)
     echo(f"wrote {lay.report} and {lay.summary}")
     return summary
+
+
+def console_lines(summary: dict[str, Any]) -> list[str]:
+    """The closing lines of a run: the figures the report's headline shows, worded the same way."""
+    out = []
+    if summary.get("virtual_world"):
+        out.append("VIRTUAL DATA - demonstration world: figures describe the virtual Eurasia")
+    for epoch in summary["epochs"]:
+        a = summary["area_km2"][str(epoch)]
+        line = f"{epoch}: permafrost extent {a['permafrost_extent_km2'] / 1e6:.2f} M km²"
+        if "truth_agreement" in summary:
+            line += (
+                f", agreement with the truth {summary['truth_agreement'][str(epoch)]:.1%} "
+                f"(area-weighted; {summary['truth_coverage'][str(epoch)]:.1%} of the land mapped)"
+            )
+        out.append(line)
+    for row in summary.get("plausibility", []):
+        scale, unit = (1e6, "M km²") if row["unit"] == "km²" else (1.0, row["unit"])
+        out.append(
+            f"{'ok ' if row['inside'] else 'OFF'} {row['quantity']}"
+            + (f" {row['epoch']}" if row.get("epoch") else "")
+            + f": {row['value'] / scale:.2f} {unit} (expected {row['low'] / scale:g}-"
+            f"{row['high'] / scale:g})"
+        )
+    return out
 
 
 def _run_stages(
@@ -487,9 +519,10 @@ def _run_stages(
         site_result = site_stage(cfg, stacks, source)
         write_site_outputs(lay, site_result)
     sites = site_result.sites
+    n_points = int(sites["site_id"].nunique()) if len(sites) else 0
     echo(
-        f"sites: {len(sites)} site-epoch rows kept, {site_result.n_dropped} points dropped by QC "
-        f"(see {lay.qc_report})"
+        f"sites: {n_points} points ({len(sites)} site-epoch rows) kept, "
+        f"{site_result.n_dropped} points dropped by QC (see {lay.qc_report})"
     )
     for note in site_result.notes:
         echo(f"note: {note}")
@@ -516,18 +549,20 @@ def _run_stages(
 
     with stage("maps"):
         trained = ModelArtefact(model=result.model, card=result.card, aoa=result.aoa)
-        maps = map_stage(cfg, trained, stacks, progress=progress)
+        maps = map_stage(cfg, trained, stacks, progress=progress, virtual=source.has_truth)
 
     summary: dict[str, Any] = {
         "tool": "permamap",
         "version": __version__,
+        "virtual_world": source.has_truth,
         "config_sha256": cfg.fingerprint,
         "grid": cfg.grid.to_dict(),
         "epochs": list(cfg.epochs),
         "factors": names,
         "sites": {
-            "kept": len(sites),
-            "dropped": site_result.n_dropped,
+            "points_kept": n_points,
+            "points_dropped": site_result.n_dropped,
+            "site_epoch_rows": len(sites),
             "rows_in_feature_table": len(table),
         },
         "cv": {
@@ -535,6 +570,7 @@ def _run_stages(
             "features": result.features,
             "random": cv["random"],
             "spatial": cv["spatial"],
+            "best_single_factor": cv.get("best_single_factor"),
         },
     }
     truths: dict[int, Path] | None = None
@@ -559,6 +595,12 @@ def _run_stages(
         write_change_outputs(lay, change)
     summary["area_km2"] = change.summary["area_km2"]
     summary["change"] = {k: v for k, v in change.summary.items() if k not in ("area_km2", "notes")}
+    if source.has_truth and "elevation" in names:
+        first = cfg.epochs[0]
+        plateau = tibetan_plateau_km2(maps[first], stacks[first], cfg.grid)
+        checked = plausibility(change.summary, summary["area_km2"], plateau)
+        summary["plausibility"] = checked.pop("rows")
+        summary["trajectory"] = checked
     every = [*notes, *site_result.notes, *change.summary.get("notes", [])]
     summary["notes"] = list(dict.fromkeys(every))  # in order, each once
     return summary

@@ -20,6 +20,7 @@ from permamap.change import (
     transition_area,
     transitions,
 )
+from permamap.change.maps import CHANGE_COLORMAP
 from permamap.errors import InputFileError
 from permamap.grid import Grid
 from permamap.layout import RunLayout
@@ -64,7 +65,7 @@ def test_change_classes_names() -> None:
         0: "stable non-permafrost",
         1: "stable permafrost",
         2: "degraded",
-        3: "aggregated",
+        3: "aggraded",
     }
 
 
@@ -92,12 +93,12 @@ def test_transition_table_adds_up_to_epoch_areas(small_grid: Grid, map_writer, t
     by = t.groupby(["from_class", "to_class"]).area_km2.sum()
     stable = by["permafrost", "permafrost"]
     degraded = by["permafrost", "non-permafrost"]
-    aggregated = by["non-permafrost", "permafrost"]
+    aggraded = by["non-permafrost", "permafrost"]
     lost = by["permafrost", "nodata"]
     assert stable + degraded + lost == pytest.approx(
         tot.loc[2000, "permafrost_extent_km2"], rel=1e-12
     )
-    assert stable + aggregated + by["nodata", "permafrost"] == pytest.approx(
+    assert stable + aggraded + by["nodata", "permafrost"] == pytest.approx(
         tot.loc[2010, "permafrost_extent_km2"], rel=1e-12
     )
     assert t.groupby("from_class").area_km2.sum()["non-permafrost"] == pytest.approx(
@@ -120,8 +121,10 @@ def test_change_map_codes_and_tags(small_grid: Grid, map_writer, tmp_path: Path)
         tags = src.tags()
         assert tags["kind"] == "change"
         assert (tags["from_epoch"], tags["to_epoch"]) == ("2000", "2020")
-        assert "2=degraded" in tags["codes"] and "3=aggregated" in tags["codes"]
+        assert "2=degraded" in tags["codes"] and "3=aggraded" in tags["codes"]
         assert "degraded" in src.descriptions[0]
+        table = src.colormap(1)  # the report's colours, written into the file
+        assert all(table[code] == rgba for code, rgba in CHANGE_COLORMAP.items())
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 

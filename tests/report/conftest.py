@@ -1,4 +1,10 @@
-"""A tiny but complete run folder (docs/contracts.md layout) with synthetic, known content."""
+"""A tiny but complete run folder (docs/contracts.md layout) with synthetic, known content.
+
+The run is a virtual-world run (``virtual_world`` true) with the summary keys of issue 11: points
+vs site-epoch rows, the best single-factor model, a plausibility table, an area-weighted truth
+agreement equal to the reference comparison's, and a reference table wider than the page (an
+extra agreement column and long column names) that the report must fold to fit.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,29 @@ from permamap.grid import Grid
 from tests.change.helpers import run_change
 
 EPOCHS = (2000, 2010, 2020)
+
+PLAUSIBILITY = [
+    {
+        "quantity": "permafrost extent",
+        "epoch": 2000,
+        "value": 12560285.4,
+        "low": 8.5e6,
+        "high": 11e6,
+        "unit": "km²",
+        "anchor": "Obu et al. 2019",
+        "inside": False,
+    },
+    {
+        "quantity": "change of the extent",
+        "epoch": None,
+        "value": -4.123456,
+        "low": -8.0,
+        "high": -1.0,
+        "unit": "% per decade",
+        "anchor": "",
+        "inside": True,
+    },
+]
 
 
 def _land(grid: Grid) -> np.ndarray:
@@ -54,6 +83,52 @@ def _write_map(path: Path, grid: Grid, epoch: int, warming: float) -> Path:
     return path
 
 
+def _write_truth(path: Path, map_path: Path) -> Path:
+    """The "true" class map: the map's class band with a 4 × 6-cell block flipped."""
+    with rasterio.open(map_path) as src:
+        cls = src.read(1)
+        profile = src.profile | {"count": 1}
+    block = cls[10:14, 30:36]
+    cls[10:14, 30:36] = np.where(block == 255, 255, 1 - block.astype(int)).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(cls, 1)
+        dst.set_band_description(1, "class")
+    return path
+
+
+# A model card with what makes a raw dump unreadable: long floats, an interval past 1, a
+# p-value of 8e-144, scikit-learn's "deprecated" placeholder.
+CARD_EXTRA = {
+    "params": {
+        "clf__C": 10.0,
+        "clf__penalty": "deprecated",
+        "clf__tol": 0.0001,
+        "clf__max_iter": 2000,
+        "clf__class_weight": None,
+        "clf__l1_ratio": 0.123456789,
+    },
+    "tuned_params": {"clf__C": 10.0},
+    "n_training_rows": 60,
+    "n_sites": 57,
+    "class_counts": {"0": 27, "1": 33},
+    "cv_protocol": {
+        "n_repeats": 2,
+        "n_folds": 3,
+        "random": "repeated stratified k-fold on rows",
+        "spatial": {
+            "W": [76.5419348852334, 74.54733764958632],
+            "q": [35, 46],
+            "method": "knndm",
+            "ks_pvalue": 8.092400547075736e-144,
+        },
+        "interval": "Nadeau-Bengio corrected t interval",
+    },
+    "prediction_s_per_million_cells": 0.06849979999969946,
+    "settings": {"cost_rows": 20000, "prediction_bounds": [25.0, 25.0, 180.0, 84.0]},
+}
+
+
 def build_run(run: Path) -> dict:
     """Write maps, change/, models/, sites/ and summary.json into ``run``; return the summary."""
     grid = Grid.from_bounds((60, 55, 100, 75), res=0.5)
@@ -62,7 +137,24 @@ def build_run(run: Path) -> dict:
         e: _write_map(run / "maps" / f"permafrost_{e}.tif", grid, e, 0.8 * i)
         for i, e in enumerate(EPOCHS)
     }
-    change = run_change(maps, grid, run, tile_shape=(16, 32))
+    last = EPOCHS[-1]
+    truth = _write_truth(run / "truth" / f"permafrost_truth_{last}.tif", maps[last])
+    change = run_change(
+        maps,
+        grid,
+        run,
+        tile_shape=(16, 32),
+        reference=truth,
+        reference_kind="class",
+        reference_epochs=[last],
+    )
+    # wider than any page: a second (cell-count) agreement and long-named extra columns
+    ref_csv = run / "change" / "reference_comparison.csv"
+    ref = pd.read_csv(ref_csv)
+    ref["agreement_cell_count"] = 0.5
+    for i in range(4):
+        ref[f"an_extra_very_long_column_name_without_any_spaces_{i}_km2"] = 123456789.123
+    ref.to_csv(ref_csv, index=False)
 
     models = run / "models"
     models.mkdir()
@@ -91,6 +183,13 @@ def build_run(run: Path) -> dict:
     for scheme in ("random", "spatial"):
         sub = best[best.scheme == scheme].groupby("metric")["value"]
         cv[scheme] = {m: {"mean": float(sub.mean()[m]), "sd": float(sub.std()[m])} for m in base}
+    single = scores[scores.model == "logistic"]
+    cv["best_single_factor"] = {"model": "logistic", "factor": "maat"}
+    for scheme in ("random", "spatial"):
+        sub = single[single.scheme == scheme].groupby("metric")["value"]
+        cv["best_single_factor"][scheme] = {
+            m: {"mean": float(sub.mean()[m]), "sd": float(sub.std()[m])} for m in base
+        }
     selection = {
         "importance": [
             {"feature": f, "permutation_mean": m, "permutation_sd": 0.01, "impurity": m / 2}
@@ -124,14 +223,17 @@ def build_run(run: Path) -> dict:
     card = {
         "model": "random_forest",
         "features": cv["features"],
-        "params": {"n_estimators": 200, "max_depth": None},
         "training_hash": "sha256:0123abcd",
         "cv": {
-            s: {m: {**v, "ci95": [v["mean"] - 0.02, v["mean"] + 0.02]} for m, v in cv[s].items()}
+            s: {
+                m: {**v, "ci95": [v["mean"] - 0.123456, v["mean"] + 0.123456]}
+                for m, v in cv[s].items()
+            }
             for s in ("random", "spatial")
         },
-        "versions": {"permamap": "0.1.0", "scikit-learn": "1.5"},
+        "versions": {"permamap": "0.1.0", "scikit-learn": "1.5.2", "python": "3.11.7"},
         "seed": 42,
+        **CARD_EXTRA,
     }
     (models / "model_card.json").write_text(json.dumps(card))
 
@@ -162,20 +264,31 @@ def build_run(run: Path) -> dict:
             "lat": [60.0, 0.0, 61.0],
             "rule": ["duplicate", "outside_grid", "magt_unclear"],
             "action": ["merged", "dropped", "dropped"],
-            "detail": ["", "lon/lat outside", "MAGT -0.1"],
+            # a long path without spaces: a table cell the page must wrap, not overflow
+            "detail": ["", "lon/lat outside " + "/data/" + "x" * 300 + ".csv", "MAGT -0.1"],
         }
     ).to_csv(sites / "qc_report.csv", index=False)
 
+    agreement = {str(e): 0.91 - 0.01 * i for i, e in enumerate(EPOCHS)}
+    # area-weighted, as the reference comparison of the same epoch
+    agreement[str(last)] = change["reference"]["by_epoch"][str(last)]["overall_agreement"]
     summary = {
         "tool": "permamap",
         "version": "0.1.0",
+        "virtual_world": True,
         "grid": grid.to_dict(),
         "epochs": list(EPOCHS),
         "area_km2": change["area_km2"],
         "cv": cv,
-        "truth_agreement": {str(e): 0.91 - 0.01 * i for i, e in enumerate(EPOCHS)},
-        "sites": {"kept": n, "dropped": 2},
+        "truth_agreement": agreement,
+        "sites": {
+            "points_kept": 57,
+            "points_dropped": 2,
+            "site_epoch_rows": n,
+            "rows_in_feature_table": n,
+        },
         "change": change,
+        "plausibility": PLAUSIBILITY,
     }
     (run / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary

@@ -20,6 +20,7 @@ import pytest
 from matplotlib.image import imread
 
 from permamap.report import headline_values, write_report
+from permamap.report.markup import km2
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL = REPO / "scripts" / "install-chromium.sh"
@@ -35,11 +36,21 @@ FLAGS = [
     "--hide-scrollbars",
 ]
 
-# Appended to a copy of the page (the page itself has no script): after load, record each
-# image's natural and rendered size and each headline element, into a <pre> that --dump-dom shows.
+VIEWPORT = "--window-size=1280,2400"
+
+# Appended to a copy of the page (the page itself has no script): after load, open every
+# <details>, then record each image's natural and rendered size, each headline element, the
+# banner, how far each table reaches past its container and the page, and the model card's text
+# without its <code> (hashes, versions), into a <pre> that --dump-dom shows.
 CHECK_SCRIPT = """
+<div style="width:300px" id="overflow-control-box"><table id="overflow-control"><tr>
+<td style="white-space:nowrap">a control table far wider than its 300 px box, so that the
+overflow check is seen to catch one</td></tr></table></div>
 <script>
 window.addEventListener("load", function () {
+  Array.prototype.forEach.call(document.querySelectorAll("details"), function (d) {
+    d.open = true;
+  });
   var images = Array.prototype.map.call(document.images, function (im) {
     var r = im.getBoundingClientRect();
     var fig = im.closest("figure");
@@ -51,11 +62,37 @@ window.addEventListener("load", function () {
       return {key: el.getAttribute("data-summary-key"), value: el.getAttribute("data-value"),
               text: el.textContent};
     });
+  var docWidth = document.documentElement.clientWidth;
+  var tables = Array.prototype.map.call(document.querySelectorAll("table"), function (t) {
+    var r = t.getBoundingClientRect();
+    var box = t.parentElement.getBoundingClientRect();
+    var sec = t.closest("section, #overflow-control-box");
+    var secBox = sec ? sec.getBoundingClientRect() : box;
+    return {id: t.id, section: sec ? sec.id : "", right: r.right, width: r.width,
+            scrollWidth: t.scrollWidth, clientWidth: t.clientWidth,
+            parentRight: box.right, sectionRight: secBox.right, docWidth: docWidth};
+  });
+  var banner = document.getElementById("virtual-banner");
+  var bannerBox = banner ? banner.getBoundingClientRect() : null;
+  var card = document.getElementById("model-card");
+  var cardText = "";
+  if (card) {
+    var copy = card.cloneNode(true);
+    Array.prototype.forEach.call(copy.querySelectorAll("code"), function (c) { c.remove(); });
+    // text node by text node: a cell "f1" beside "0.883" must not read as "f10.883"
+    var walker = document.createTreeWalker(copy, NodeFilter.SHOW_TEXT);
+    var parts = [];
+    while (walker.nextNode()) { parts.push(walker.currentNode.nodeValue); }
+    cardText = parts.join("\\n");
+  }
   var out = document.createElement("pre");
   out.id = "permamap-check";
-  out.textContent = JSON.stringify({images: images, headline: headline,
-                                    height: document.body.scrollHeight,
-                                    title: document.title});
+  out.textContent = JSON.stringify({
+    images: images, headline: headline, tables: tables, cardText: cardText,
+    banner: banner ? {text: banner.textContent, top: bannerBox.top, height: bannerBox.height,
+                      width: bannerBox.width} : null,
+    pageScrollWidth: document.documentElement.scrollWidth, docWidth: docWidth,
+    height: document.body.scrollHeight, title: document.title});
   document.body.appendChild(out);
 });
 </script>
@@ -115,7 +152,9 @@ def rendered(run_folder, chromium: str, tmp_path_factory: pytest.TempPathFactory
         page.read_text(encoding="utf-8").replace("</body>", CHECK_SCRIPT + "</body>"),
         encoding="utf-8",
     )
-    proc = _run(chromium, tmp, "--virtual-time-budget=20000", "--dump-dom", probe.as_uri())
+    proc = _run(
+        chromium, tmp, VIEWPORT, "--virtual-time-budget=20000", "--dump-dom", probe.as_uri()
+    )
     m = re.search(r'<pre id="permamap-check">(.*?)</pre>', proc.stdout, re.S)
     assert m, f"the page did not finish loading in Chromium; stderr: {proc.stderr[-2000:]}"
     return page, summary, json.loads(html.unescape(m.group(1))), tmp
@@ -130,8 +169,7 @@ def test_every_image_loads(rendered) -> None:
     assert all(im["width"] > 0 and im["height"] > 0 for im in images)  # laid out, visible
     figures = {im["figure"] for im in images}
     assert {
-        "map-2000",
-        "map-2010",
+        "maps-panel",
         "map-2020",
         "change-2000-2020",
         "cv-chart",
@@ -149,7 +187,7 @@ def test_headline_numbers_equal_summary(rendered) -> None:
     for key, value in expected.items():
         assert json.loads(shown[key]["value"]) == value, key
         if key.startswith("area_km2."):
-            assert shown[key]["text"] == f"{value:,.0f} km²"
+            assert shown[key]["text"] == km2(value)
         elif key.startswith(("cv.", "truth_agreement.")):
             assert shown[key]["text"].startswith(f"{value:.3f}")
     random_acc = summary["cv"]["random"]["accuracy"]["mean"]
@@ -164,3 +202,56 @@ def test_page_renders_to_a_screenshot(rendered, chromium: str) -> None:
     pixels = imread(shot)
     assert pixels.shape[:2] == (2400, 1280)
     assert float(np.std(pixels[..., :3])) > 0.05  # not a blank page
+
+
+def test_virtual_world_banner_is_at_the_top(rendered) -> None:
+    _, summary, check, _ = rendered
+    assert summary["virtual_world"] is True
+    banner = check["banner"]
+    assert banner is not None
+    assert banner["text"].startswith("VIRTUAL DATA — demonstration world")
+    assert banner["top"] == 0 and banner["height"] > 20
+    assert banner["width"] == check["docWidth"]  # across the page
+
+
+def test_no_table_is_wider_than_the_page(rendered) -> None:
+    _, _, check, _ = rendered
+    assert check["docWidth"] == 1280
+    tables = [t for t in check["tables"] if t["id"] != "overflow-control"]
+    assert len(tables) >= 15  # headline cards, area, change, reference, CV, sites, model card
+    assert {"reference", "model-card-cv", "cv-candidates", "plausibility"} <= {
+        t["id"] for t in tables
+    }
+    wide = [
+        t
+        for t in tables
+        if t["right"] > min(t["parentRight"], t["sectionRight"]) + 1
+        or t["scrollWidth"] > t["clientWidth"] + 1
+        or t["right"] > t["docWidth"]
+    ]
+    assert wide == []
+    assert check["pageScrollWidth"] <= check["docWidth"]  # no sideways scrolling
+    # the check catches a table that does overflow: the control appended to the probe
+    (control,) = [t for t in check["tables"] if t["id"] == "overflow-control"]
+    assert control["right"] > control["sectionRight"] + 100
+
+
+def _significant_digits(number: str) -> int:
+    """Significant digits of a number as the page writes it ("12,560", "0.0001", "2000")."""
+    digits = number.replace(",", "")
+    if "." in digits:
+        return len(digits.replace(".", "").lstrip("0"))
+    return len(digits.strip("0")) or 1
+
+
+def test_model_card_numbers_have_at_most_four_significant_digits(rendered) -> None:
+    _, _, check, _ = rendered
+    text = check["cardText"]
+    assert "p < 0.001" in text  # the KS test's 8e-144, explained
+    assert "0.0000" not in text and "deprecated" not in text
+    numbers = re.findall(r"\d[\d,]*(?:\.\d+)?", text)
+    assert len(numbers) > 30
+    long = [n for n in numbers if _significant_digits(n) > 4]
+    assert long == []
+    assert _significant_digits("0.1235") == 4 and _significant_digits("20,000") == 1
+    assert _significant_digits("0.12346") == 5  # what the raw card would have shown

@@ -13,6 +13,7 @@ from matplotlib.image import imread
 from permamap.errors import InputFileError
 from permamap.report import show
 from permamap.report.figures import read_raster_view
+from permamap.report.show import show_figure
 
 
 def test_show_writes_png_for_map_bands_and_change_map(run_folder, tmp_path: Path) -> None:
@@ -131,3 +132,27 @@ def test_show_on_a_damaged_file_is_one_line(
         show(bad, tmp_path / "x.png", coastlines="none")
     assert "\n" not in str(exc.value) and "bad.tif" in str(exc.value)
     assert not (tmp_path / "x.png").exists()
+
+
+def _colorbar_label(fig) -> str:
+    (label,) = [ax.get_xlabel() for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    return label
+
+
+def test_show_colour_bar_carries_the_stack_unit(tmp_path: Path) -> None:
+    stacks = tmp_path / "covariates"
+    stacks.mkdir()
+    tif = _stack(stacks / "stack_2000.tif")
+    assert _colorbar_label(show_figure(tif, 1, coastlines="none")).startswith(
+        "maat (no unit recorded)"
+    )
+    (stacks / "factors.csv").write_text(
+        "name,unit,kind,source,window,description\n"
+        "maat,degC,climate,demo,,mean annual air temperature\n"
+        "elevation,m,static,demo,,elevation above sea level\n"
+    )
+    assert _colorbar_label(show_figure(tif, 1, coastlines="none")).startswith("maat (degC) — ")
+    fig = show_figure(tif, "elevation", coastlines="none")
+    assert _colorbar_label(fig).startswith("elevation (m) — ")
+    assert fig.axes[0].get_title() == "stack_2000.tif — elevation (m)"
+    assert show(tif, band="elevation", coastlines="none").name == "stack_2000_elevation.png"

@@ -40,10 +40,17 @@ def _sections(run: Path) -> str:
 
 @pytest.fixture
 def stale_run(run_folder, tmp_path: Path) -> Path:
-    """A copy of the run folder with leftovers of an earlier run: epoch 1995 and a reference."""
+    """A copy of the run folder with leftovers of an earlier run: epoch 1995 and a reference.
+
+    This run compared with no reference: its summary has no ``change.reference``, so the
+    reference files (the fixture's and the 1995 ones written here) are an earlier run's.
+    """
     src, _ = run_folder
     run = tmp_path / "run"
     shutil.copytree(src, run)
+    summary = json.loads((run / "summary.json").read_text())
+    del summary["change"]["reference"]
+    (run / "summary.json").write_text(json.dumps(summary))
     shutil.copy(run / "maps" / "permafrost_2000.tif", run / "maps" / "permafrost_1995.tif")
     shutil.copy(
         run / "change" / "transitions_2000_2010.csv", run / "change" / "transitions_1995_2000.csv"
@@ -67,7 +74,9 @@ def test_stale_files_never_appear(stale_run: Path) -> None:
     text = _text(write_report(stale_run, coastlines="none", max_pixels=120))
     assert "1995" not in text
     assert "old_ref.tif" not in text and "reference_comparison" not in text
-    assert "6 file(s) left in this folder by an earlier run" in text
+    # 1995: map, stack, transitions, change map, reference confusion; and the reference
+    # comparison, its 2020 confusion table and the reference on the grid
+    assert "8 file(s) left in this folder by an earlier run" in text
     # this run's files are all there
     for name in ("maps/permafrost_2000.tif", "change/change_2000_2020.tif"):
         assert f"<code>{name}</code>" in text
@@ -107,7 +116,7 @@ def test_without_summary_every_file_is_shown_with_a_warning(stale_run: Path) -> 
     text = _sections(stale_run)
     assert "summary.json was not found in this run folder: showing every" in text
     assert "may include files left by an earlier run" in text
-    assert 'id="map-1995"' in text
+    assert "<code>maps/permafrost_1995.tif</code>" in text  # in the panel of every epoch
 
 
 def test_no_elevation_breakdown_is_said_not_assumed(run_folder) -> None:

@@ -43,7 +43,7 @@ code  name                    class a → b
 0     stable non-permafrost   0 → 0
 1     stable permafrost       1 → 1
 2     degraded                1 → 0
-3     aggregated              0 → 1
+3     aggraded                0 → 1
 ====  ======================  ================
 """
 

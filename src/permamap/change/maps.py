@@ -3,6 +3,9 @@
 A map is checked before it is read: it exists, lies on the run's grid and stores classes as
 uint8. Every block is checked as it is read: classes are 0, 1 or :data:`CLASS_NODATA`,
 probabilities percent 0–100 or :data:`CLASS_NODATA`.
+
+It also holds the one definition of the change classes' colours (:data:`CHANGE_COLORS`), used by
+the colour table written into the change map and by the report's legend.
 """
 
 from __future__ import annotations
@@ -18,12 +21,12 @@ import rasterio
 from rasterio.windows import Window
 from tqdm.auto import tqdm
 
-from ..contracts import CLASS_NODATA
+from ..contracts import CHANGE_NODATA, CLASS_NODATA
 from ..errors import DataError, GridMismatchError, InputFileError
 from ..grid import Grid
 from ..layout import RunLayout
 
-__all__ = ["find_run_maps"]
+__all__ = ["CHANGE_COLORMAP", "CHANGE_COLORS", "find_run_maps"]
 
 # What reading a damaged raster raises: GDAL's I/O errors (a truncated tile, a file cut short
 # while being copied) and the CPL errors rasterio chains to them.
@@ -36,6 +39,29 @@ except ImportError:  # pragma: no cover
     pass
 
 _MAP_FIX = "run the predict stage again for this epoch (`permamap run` resumes the others)"
+
+CHANGE_COLORS: dict[int, str] = {
+    0: "#F3EBD3",  # stable non-permafrost: pale sand, L* 93
+    1: "#9DBCDB",  # stable permafrost: pale blue, L* 75
+    2: "#D55E00",  # degraded: Okabe–Ito vermillion, L* 54
+    3: "#332288",  # aggraded: Paul Tol indigo, L* 22
+}
+"""Change code → sRGB colour (codes :data:`permamap.contracts.CHANGE_CODES`).
+
+Colour-blind safe: the four colours differ pairwise by at least 15 in CIELAB lightness L*, so
+they stay apart in grey scale and for every kind of colour vision; the stable classes are pale
+and the two changes saturated, so change stands out. Change codes are matched by number, never by
+name.
+"""
+
+CHANGE_COLORMAP: dict[int, tuple[int, int, int, int]] = {
+    **{
+        code: (int(h[1:3], 16), int(h[3:5], 16), int(h[5:7], 16), 255)
+        for code, h in CHANGE_COLORS.items()
+    },
+    CHANGE_NODATA: (0, 0, 0, 0),
+}
+"""The GeoTIFF colour table of a change map (RGBA per code; no data transparent)."""
 
 CLASS_NAMES = ("non-permafrost", "permafrost", "nodata")
 """Class name by index as the tables spell it: 0 not, 1 permafrost, 2 no data."""

@@ -116,19 +116,19 @@ def _area_summary(
 
 
 def _pair_summary(table: pd.DataFrame, a: int, b: int, layout: RunLayout) -> dict[str, Any]:
-    """Stable, degraded, aggregated and net change in km² of one transition table."""
+    """Stable, degraded, aggraded and net change in km² of one transition table."""
     by_change = table.groupby("change")["area_km2"].sum()
     degraded = float(by_change.get(CHANGE_CODES[2], 0.0))
-    aggregated = float(by_change.get(CHANGE_CODES[3], 0.0))
+    aggraded = float(by_change.get(CHANGE_CODES[3], 0.0))
     return {
         "from_epoch": a,
         "to_epoch": b,
         "stable_permafrost_km2": float(by_change.get(CHANGE_CODES[1], 0.0)),
         "degraded_km2": degraded,
-        "aggregated_km2": aggregated,
+        "aggraded_km2": aggraded,
         "stable_non_permafrost_km2": float(by_change.get(CHANGE_CODES[0], 0.0)),
         "no_data_in_either_km2": float(by_change.get("no data", 0.0)),
-        "net_change_km2": aggregated - degraded,
+        "net_change_km2": aggraded - degraded,
         "table": layout.transitions(a, b).name,
         "change_map": layout.change_map(a, b).name,
     }
@@ -195,7 +195,7 @@ def change_stage(
         The tables and ``summary``, the JSON-able dict for ``summary.json``: ``epochs``,
         ``area_km2`` (per epoch the three keys of the summary contract), ``area_detail_km2``
         (all totals, also inside the area of applicability), ``transitions`` (per pair: stable,
-        degraded, aggregated and net change in km², and the files), ``reference`` (or ``None``),
+        degraded, aggraded and net change in km², and the files), ``reference`` (or ``None``),
         ``files``, ``elevation_zones`` (whether the areas have elevation zones) and ``notes``
         (what was left out and why, one line each).
 

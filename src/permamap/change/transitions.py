@@ -22,17 +22,9 @@ from ..errors import DataError
 from ..fileio import write_blocks_cog
 from ..grid import Grid
 from ..layout import RunLayout
-from .maps import CLASS_NAMES, iter_tiles, map_bands, open_map, read_class, version
+from .maps import CHANGE_COLORMAP, CLASS_NAMES, iter_tiles, map_bands, open_map, read_class, version
 
 __all__ = ["change_classes", "transition_area", "transitions"]
-
-_CHANGE_COLORMAP: dict[int, tuple[int, int, int, int]] = {
-    0: (230, 230, 220, 255),
-    1: (49, 99, 167, 255),
-    2: (215, 48, 39, 255),
-    3: (116, 173, 209, 255),
-    CHANGE_NODATA: (0, 0, 0, 0),
-}
 
 
 def change_classes(cls_a: np.ndarray, cls_b: np.ndarray) -> np.ndarray:
@@ -47,7 +39,7 @@ def change_classes(cls_a: np.ndarray, cls_b: np.ndarray) -> np.ndarray:
     Returns
     -------
     ndarray of uint8
-        0 stable non-permafrost, 1 stable permafrost, 2 degraded, 3 aggregated,
+        0 stable non-permafrost, 1 stable permafrost, 2 degraded, 3 aggraded,
         :data:`~permamap.contracts.CHANGE_NODATA` where either epoch has no data.
 
     Examples
@@ -202,7 +194,7 @@ def transitions(
                     "permamap_version": version(),
                 },
                 nodata=CHANGE_NODATA,
-                colormap=_CHANGE_COLORMAP,
+                colormap=CHANGE_COLORMAP,
                 overview_resampling="mode",
             )
     return _transition_table(total, ea, eb)

@@ -4,7 +4,19 @@
 - elevation: pvlib's ``data/Altitude.h5`` (5 arc-min, uint8, metres = v·28 − 450, 255 = nodata);
 - topsoil clay, sand, organic carbon: permamodel's ``data/T_*.nc4`` (HWSD regridded to 3 arc-min,
   percent, −1 = missing);
-- distance to the open ocean (km), derived here from the land mask on a 0.25° globe.
+- distance to the open ocean (km) and the westerly fetch over land (km), derived here from the land
+  mask on a 0.25° globe.
+
+Every derived layer is a continuous function of position, so the climate built on it has no seams
+at tile, band or region edges: the ocean distance is a distance field (it changes by at most the
+distance moved), and the fetch, first measured along each parallel separately, is smoothed by a
+Gaussian of σ = 500 km on the sphere (wrapping in longitude). Measured along one parallel, the fetch
+jumps by 1,000–9,000 km between neighbouring 0.25° parallels wherever a parallel just misses the
+end of a gulf (the Gulf of Bothnia near 66 °N, the Adriatic at 45.7 °N, the Gulf of Sidra at
+30.2 °N, the Sea of Okhotsk): on the 5 arc-min demo stack those jumps made MAAT steps of up to
+5 K between neighbouring rows, the stripes of issue 11.
+After smoothing, the fetch changes by at most 6.3 km per km (measured on the 0.25° globe), at
+most 0.02 K of MAAT per km with the constants of :mod:`permamap.demo.climate`.
 
 Nothing is downloaded and nothing is copied into the repository: the files are read from the
 installed packages.
@@ -17,8 +29,8 @@ from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
+from scipy.ndimage import gaussian_filter1d, map_coordinates
 from scipy.ndimage import label as label_components
-from scipy.ndimage import map_coordinates
 from scipy.spatial import cKDTree
 
 from .. import fileio
@@ -27,8 +39,12 @@ from ..grid import Grid
 from ..landmask import land_fraction, package_file
 
 __all__ = [
+    "FETCH_SMOOTHING_KM",
+    "PLATEAU_SMOOTHING_KM",
     "elevation_m",
     "ocean_distance_km",
+    "plateau_height_m",
+    "smooth_on_sphere",
     "soil_percent",
     "westerly_fetch_km",
 ]
@@ -40,6 +56,7 @@ _COARSE = 4  # cells per degree of the ocean-distance globe (0.25°)
 _OPEN_OCEAN_MIN_CELLS = 3000
 _EARTH_RADIUS_KM = 6371.0088
 _MAX_FETCH_KM = 12000.0
+FETCH_SMOOTHING_KM = 500.0  # σ of the Gaussian that turns the per-parallel fetch into a field
 
 
 def _sample(
@@ -160,11 +177,73 @@ def _compute_ocean_distance() -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _westerly_fetch_globe() -> np.ndarray:
-    """Distance (km) along the parallel, westwards, to the last open-ocean cell (the westerlies' fetch)."""
-    return _cached_globe("westerly_fetch_025_v1.npy", _compute_westerly_fetch)
+    """The westerlies' fetch (km): distance westwards to open ocean, smoothed over σ = 500 km."""
+    return _cached_globe("westerly_fetch_025_v2.npy", _compute_westerly_fetch)
 
 
 def _compute_westerly_fetch() -> np.ndarray:
+    globe, _ = _open_ocean()
+    return smooth_on_sphere(_parallel_fetch(), globe.lat_centers(), FETCH_SMOOTHING_KM)
+
+
+PLATEAU_SMOOTHING_KM = 100.0  # σ of the Gaussian that turns the elevation into the plateau height
+
+
+@lru_cache(maxsize=1)
+def _plateau_globe() -> np.ndarray:
+    """Land elevation (m, sea = 0) on the 0.25° globe, smoothed over σ = 100 km."""
+    return _cached_globe("plateau_height_025_v1.npy", _compute_plateau)
+
+
+def _compute_plateau() -> np.ndarray:
+    globe = Grid.from_bounds((-180, -90, 180, 90), res=1 / _COARSE)
+    lon, lat = np.meshgrid(globe.lon_centers(), globe.lat_centers())
+    z = np.maximum(elevation_m(lon, lat), 0.0).astype(np.float64)
+    return smooth_on_sphere(z, globe.lat_centers(), PLATEAU_SMOOTHING_KM).astype(np.float32)
+
+
+def plateau_height_m(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Mean height (m) of the land around a point: elevation smoothed over σ = 100 km on the sphere.
+
+    What the mass-elevation effect of :func:`permamap.demo.climate.climatology` scales with: a
+    large plateau heats the air above it, so it is warmer than a lone peak of the same height.
+    """
+    return _sample_globe(_plateau_globe(), lon, lat)
+
+
+def smooth_on_sphere(values: np.ndarray, lat_deg: np.ndarray, sigma_km: float) -> np.ndarray:
+    """Gaussian smoothing (σ in km) of a global north-up lat/lon array, periodic in longitude.
+
+    Along each parallel the kernel is the exact periodic Gaussian (in Fourier space) whose width in
+    cells follows the parallel's length, so σ is ``sigma_km`` on the ground at every latitude; then
+    along the meridians with σ in rows (reflecting at the array's first and last rows). Rows are
+    parallels with centres ``lat_deg``; columns span 360° of longitude.
+
+    >>> lat = np.array([60.0, 0.0])
+    >>> spike = np.zeros((2, 360)); spike[:, 0] = 1.0
+    >>> out = smooth_on_sphere(spike, lat, sigma_km=0.0)
+    >>> bool(np.allclose(out, spike))
+    True
+    >>> wide = smooth_on_sphere(spike, np.array([0.0]).repeat(2), sigma_km=500.0)
+    >>> round(float(wide.sum()), 6), bool(np.allclose(wide[:, 3], wide[:, -3]))  # mass kept, wraps
+    (2.0, True)
+    """
+    n_rows, n_cols = values.shape
+    cell_deg = 360.0 / n_cols
+    km_per_deg = np.radians(1.0) * _EARTH_RADIUS_KM
+    cos_lat = np.maximum(np.cos(np.radians(np.asarray(lat_deg, float))), 1e-6)
+    sigma_cols = sigma_km / (km_per_deg * cell_deg * cos_lat)  # per row
+    freq = np.fft.rfftfreq(n_cols)  # cycles per cell
+    gain = np.exp(-2.0 * (np.pi * freq[None, :] * sigma_cols[:, None]) ** 2)
+    along = np.fft.irfft(np.fft.rfft(values, axis=1) * gain, n=n_cols, axis=1)
+    sigma_rows = sigma_km / (km_per_deg * 180.0 / n_rows)
+    if sigma_rows > 0:
+        along = gaussian_filter1d(along, sigma_rows, axis=0, mode="reflect", truncate=4.0)
+    return along.astype(np.float32)
+
+
+def _parallel_fetch() -> np.ndarray:
+    """Fetch measured along each parallel alone (rows independent: smoothed before use)."""
     globe, ocean = _open_ocean()
     cell_km = np.radians(globe.res) * _EARTH_RADIUS_KM * np.cos(np.radians(globe.lat_centers()))
     fetch = np.zeros(globe.shape, dtype=np.float32)
@@ -178,7 +257,13 @@ def _compute_westerly_fetch() -> np.ndarray:
 
 
 def westerly_fetch_km(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """Distance in km that westerly air travels over land before reaching the point (0 over the ocean)."""
+    """Distance in km that westerly air travels over land before reaching the point.
+
+    Measured westwards along the parallel to the last open-ocean cell, then smoothed by a Gaussian
+    of σ = ``FETCH_SMOOTHING_KM`` on the sphere, so it is continuous everywhere: it is about half
+    its inland value on an east coast and rises from near 0 on a west coast within a few hundred km.
+    Bilinear on a 0.25° globe.
+    """
     return _sample_globe(_westerly_fetch_globe(), lon, lat)
 
 

@@ -34,7 +34,7 @@ BOREHOLES_FILE = "boreholes.csv"
 PLANTED_FILE = "planted_defects.csv"
 
 # what sample_sites needs of the world
-_WORLD_METHODS = ("land", "truth_at", "maat_at", "monthly_at", "years")
+_WORLD_METHODS = ("land", "ttop_at", "maat_at", "monthly_at", "years")
 
 
 def read_demo_sites(context: SiteReadContext, *, seed_offset: int = 7) -> SiteInputs:

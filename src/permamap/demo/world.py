@@ -4,11 +4,9 @@ Everything is a deterministic function of (seed, position, year), so a tile comp
 the same cells computed as part of a larger window, at any resolution: the full 30 arc-sec
 continent can be produced tile by tile without ever holding it in memory.
 
-The truth is an equilibrium rule, TTOP (Smith & Riseborough 2002):
-``TTOP = (r_k · n_t · TDD − n_f · FDD) / 365`` with the thermal-conductivity ratio ``r_k`` lowered by
-organic and clay-rich soils, the thawing n-factor ``n_t = 0.9`` and the freezing n-factor
-``n_f = 0.3 + 0.6 · exp(−SWE / 100 mm)`` (snow insulates), plus a static ±0.3 K field for what the
-factors do not see; permafrost where TTOP < 0 °C.
+The truth is the equilibrium TTOP rule of :mod:`permamap.demo.ground`: snow depth and duration,
+vegetation, summer radiation, slope aspect, the organic layer and soil moisture and texture all move
+the ground temperature by amounts taken from field studies; permafrost where TTOP < 0 °C.
 """
 
 from __future__ import annotations
@@ -23,9 +21,11 @@ from ..covariates import factors as fx
 from ..covariates.catalogue import FACTORS, factor_names
 from ..grid import Grid
 from ..landmask import land_fraction
-from . import climate, layers
+from . import climate, ground, layers
 
 __all__ = ["VirtualWorld", "WorldSettings"]
+
+RESIDUAL_K = 0.3  # amplitude of the static field for what the factors do not see
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,8 @@ class VirtualWorld:
     ) -> tuple[np.ndarray, np.ndarray]:
         fetch = layers.westerly_fetch_km(lon, lat)
         dist = layers.ocean_distance_km(lon, lat)
-        return climate.climatology(lat, elev, fetch, dist)
+        plateau = layers.plateau_height_m(lon, lat)
+        return climate.climatology(lat, elev, fetch, dist, plateau)
 
     def window_years(self, epoch: int, window: int = 9) -> list[int]:
         """The years ``epoch − window//2 … epoch + window//2``; an error lists any the world lacks."""
@@ -185,25 +186,37 @@ class VirtualWorld:
         stack[:, ~land] = np.nan
         return stack
 
-    def ttop_degc(
+    def ground_inputs(
+        self, lon: np.ndarray, lat: np.ndarray, epoch: int, window_years: int = 9
+    ) -> ground.GroundInputs:
+        """What the ground-thermal rule reads at points (see :mod:`permamap.demo.ground`)."""
+        lon, lat = np.broadcast_arrays(np.asarray(lon, float), np.asarray(lat, float))
+        t, p = self.climate_at(lon, lat, epoch, window_years)
+        slope, northness = ground.terrain_at(lon, lat, layers.elevation_m)
+        return ground.GroundInputs(
+            t=t,
+            p=p,
+            elevation=layers.elevation_m(lon, lat),
+            slope=slope,
+            northness=northness,
+            clay=layers.soil_percent("clay", lon, lat),
+            sand=layers.soil_percent("sand", lon, lat),
+            soc=layers.soil_percent("oc", lon, lat),
+            lat=lat,
+            residual=RESIDUAL_K * climate._waves(self.settings.seed + 104729, 0, lon, lat),
+        )
+
+    def ttop_at(
         self,
-        t: np.ndarray,
-        p: np.ndarray,
-        clay: np.ndarray,
-        soc: np.ndarray,
         lon: np.ndarray,
         lat: np.ndarray,
+        epoch: int,
+        window_years: int = 9,
+        off: tuple[str, ...] = (),
     ) -> np.ndarray:
-        """Temperature at the top of permafrost (°C) from window-mean monthly climate and soils."""
-        tdd, fdd = fx.tdd_degc_days(t), fx.fdd_degc_days(t)
-        swe = fx.snowfall_swe_mm(t, p)
-        n_f = 0.3 + 0.6 * np.exp(-swe / 100.0)
-        soc = np.nan_to_num(soc, nan=1.0)
-        clay = np.nan_to_num(clay, nan=20.0)
-        r_k = 0.9 - 0.3 * np.clip(soc / 10.0, 0, 1) - 0.1 * np.clip(clay / 60.0, 0, 1)
-        ttop = (r_k * 0.9 * tdd - n_f * fdd) / 365.0
-        offset = 0.3 * climate._waves(self.settings.seed + 104729, 0, lon, lat)
-        return (ttop + offset).astype(np.float32)
+        """Temperature at the top of permafrost (°C) at points; ``off`` switches effects off."""
+        terms = ground.ttop_terms(self.ground_inputs(lon, lat, epoch, window_years), off)
+        return terms["ttop"]
 
     def truth(
         self, grid: Grid, epoch: int, window: Window | None = None, window_years: int = 9
@@ -221,16 +234,7 @@ class VirtualWorld:
         window_years: int = 9,
         land: np.ndarray | None = None,
     ) -> np.ndarray:
-        t, p = self.climate_at(lon, lat, epoch, window_years)
-        ttop = self.ttop_degc(
-            t,
-            p,
-            layers.soil_percent("clay", lon, lat),
-            layers.soil_percent("oc", lon, lat),
-            lon,
-            lat,
-        )
-        out = (ttop < 0).astype(np.uint8)
+        out = (self.ttop_at(lon, lat, epoch, window_years) < 0).astype(np.uint8)
         if land is not None:
             out[~land] = 255
         return out

@@ -23,7 +23,7 @@ import errno
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,7 @@ def predict_map(
     scheduler: str | None = None,
     predictor: Predictor | None = None,
     keep_tiles: bool = False,
+    extra_tags: Mapping[str, str] | None = None,
 ) -> Path:
     """Predict the map for one epoch tile by tile and write ``out`` as a COG, resumably.
 
@@ -132,6 +133,8 @@ def predict_map(
         Pre-built predictor (default: :func:`~permamap.inference.compile_model` of ``model``).
     keep_tiles : bool, default=False
         Keep the tile store after assembly (for debugging).
+    extra_tags : mapping of str to str, optional
+        More dataset tags, e.g. ``virtual_world=true`` on maps of the demonstration world.
 
     Returns
     -------
@@ -184,6 +187,7 @@ def predict_map(
             else "margin: 100 x (1 - |2p - 1|)"
         ),
     }
+    tags.update(extra_tags or {})
     if aoa is not None:
         tags.update(
             aoa_values=f"1=inside,0=outside,{MAP_NODATA}=nodata",

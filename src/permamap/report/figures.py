@@ -1,185 +1,78 @@
 """Figures for the report and for ``permamap show``: matplotlib figures rendered to PNG bytes.
 
 Figures are built with the object API (:class:`matplotlib.figure.Figure`, Agg canvas), never
-pyplot, so nothing here touches global backend state or needs a display.
+pyplot, so nothing here touches global backend state or needs a display. Each figure function
+takes its inputs and returns a :class:`~matplotlib.figure.Figure`; :func:`figure_to_png` and
+:func:`figure_to_data_uri` render it.
 
-Rasters are read through a decimated ``out_shape``, so GDAL serves them from the COG's overviews
-and a continental map costs a few megabytes, not gigabytes. Coastlines are contours of the
-``global-land-mask`` package's 1 km land mask (a declared dependency, no download), sampled at
-the figure's pixels; if that package cannot be imported the map's own data mask is contoured
-instead (maps mark the ocean as no data).
+This module owns the charts (cross-validation, importance, area); the maps live in
+:mod:`permamap.report.mapfigs` and are re-exported here, so ``figures.raster_figure`` and
+``figures.small_multiples`` keep working.
 """
 
 from __future__ import annotations
 
 import base64
-import csv
 import io
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import rasterio
-from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from rasterio.enums import Resampling
+from matplotlib.ticker import FuncFormatter
 
-from ..change.maps import READ_ERRORS, one_line, reading
-from ..errors import InputFileError, PermamapError
+from ..errors import DataError, InputFileError
+from .mapfigs import (
+    AOA_STYLE,
+    CHANGE_STYLE,
+    CLASS_STYLE,
+    COAST_COLOR,
+    NODATA_COLOR,
+    RasterView,
+    band_by_name,
+    band_unit,
+    raster_figure,
+    read_raster_view,
+    sites_figure,
+    small_multiples,
+    value_label,
+)
 
 __all__ = [
+    "AOA_STYLE",
+    "CHANGE_STYLE",
+    "CLASS_STYLE",
+    "COAST_COLOR",
+    "NODATA_COLOR",
     "RasterView",
     "area_figure",
+    "band_by_name",
+    "band_unit",
     "cv_figure",
+    "cv_summary",
     "figure_to_data_uri",
     "figure_to_png",
     "importance_figure",
     "raster_figure",
     "read_raster_view",
     "sites_figure",
+    "small_multiples",
+    "value_label",
 ]
 
 logger = logging.getLogger(__name__)
 
-NODATA_COLOR = "#dfe6ec"
-COAST_COLOR = "#1b1b1b"
-SCHEME_COLORS = {"random": "#9aa5b1", "spatial": "#1f5f8b"}
-CHANGE_STYLE: dict[int, tuple[str, str]] = {
-    0: ("stable non-permafrost", "#e6e6dc"),
-    1: ("stable permafrost", "#3163a7"),
-    2: ("degraded", "#d73027"),
-    3: ("aggregated", "#74add1"),
-}
-CLASS_STYLE: dict[int, tuple[str, str]] = {
-    0: ("not permafrost", "#e6e6dc"),
-    1: ("permafrost", "#3163a7"),
-}
-AOA_STYLE: dict[int, tuple[str, str]] = {
-    0: ("outside AOA", "#f4a582"),
-    1: ("inside AOA", "#92c5de"),
-}
-
-
-@dataclass(frozen=True)
-class RasterView:
-    """A decimated band of a raster, ready to plot.
-
-    Attributes
-    ----------
-    data : numpy.ma.MaskedArray
-        ``(rows, cols)`` values, masked where the raster has no data.
-    bounds : tuple of float
-        ``(west, south, east, north)`` in the raster's CRS.
-    crs : str
-        The raster's CRS.
-    description : str
-        Band description (``class``, ``probability``, ``change …``, …) or ``""``.
-    tags : dict
-        Dataset tags (``epoch``, ``kind``, ``codes``, …).
-    decimation : int
-        Source pixels per plotted pixel along each axis.
-    unit : str
-        Unit of the band (``m``, ``degC``, …) or ``""`` (see :func:`band_unit`).
-    """
-
-    data: np.ma.MaskedArray
-    bounds: tuple[float, float, float, float]
-    crs: str
-    description: str
-    tags: dict[str, str]
-    decimation: int
-    unit: str = ""
-
-
-def read_raster_view(path: Path, band: int = 1, max_pixels: int = 1200) -> RasterView:
-    """Read one band, decimated so that neither side exceeds ``max_pixels``.
-
-    Parameters
-    ----------
-    path : Path
-        Any GDAL raster; on a COG the read is served from the overviews.
-    band : int
-        1-based band index.
-    max_pixels : int
-        Largest side of the returned array.
-
-    Raises
-    ------
-    InputFileError
-        If the file is missing, unreadable or has no such band.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(f"raster {path} does not exist; give the path of a GeoTIFF")
-    try:
-        src = rasterio.open(path)
-    except READ_ERRORS as exc:
-        raise InputFileError(
-            f"raster {path} cannot be read ({one_line(exc)}); give a GeoTIFF or another raster "
-            "GDAL reads"
-        ) from exc
-    fix = "write it again (re-run the stage that made it) or copy it again"
-    with src, reading(path, "raster", fix):
-        if not 1 <= band <= src.count:
-            raise InputFileError(
-                f"band {band} does not exist in {path}, which has {src.count} band(s) "
-                f"{list(src.descriptions)}; pick a band between 1 and {src.count}"
-            )
-        step = max(1, int(np.ceil(max(src.height, src.width) / max_pixels)))
-        shape = (max(1, src.height // step), max(1, src.width // step))
-        desc = src.descriptions[band - 1] or ""
-        categorical = src.dtypes[band - 1] == "uint8" and not desc.lower().startswith(
-            ("probability", "uncertainty")
-        )
-        data = src.read(
-            band,
-            out_shape=shape,
-            masked=True,
-            resampling=Resampling.nearest if categorical else Resampling.average,
-        )
-        b = src.bounds
-        return RasterView(
-            data=data,
-            bounds=(b.left, b.bottom, b.right, b.top),
-            crs=src.crs.to_string() if src.crs else "",
-            description=desc,
-            tags=dict(src.tags()),
-            decimation=step,
-            unit=band_unit(src, band, path),
-        )
-
-
-def band_unit(src: Any, band: int, path: Path) -> str:
-    """The unit of one band of an open raster, or ``""``.
-
-    The band's own unit (``src.units``, GDAL's unit type) or its ``unit``/``units`` tag first;
-    otherwise, for a band with a description, the ``unit`` column of a ``factors.csv`` beside the
-    file (the factor catalogue the covariate stage writes next to its stacks).
-    """
-    unit = (src.units[band - 1] or "").strip()
-    if unit:
-        return unit
-    tags = src.tags(band)
-    for key in ("unit", "units", "UNIT", "UNITS"):
-        if tags.get(key, "").strip():
-            return str(tags[key]).strip()
-    desc = (src.descriptions[band - 1] or "").strip()
-    catalogue = Path(path).with_name("factors.csv")
-    if not desc or not catalogue.is_file():
-        return ""
-    try:
-        with open(catalogue, newline="", encoding="utf-8") as fh:
-            for row in csv.DictReader(fh):
-                if (row.get("name") or "").strip() == desc:
-                    return (row.get("unit") or "").strip()
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        logger.warning("could not read units from %s: %s", catalogue, exc)
-    return ""
+SCHEME_COLORS = {"random": "#7a8794", "spatial": "#1f5f8b"}
+"""Grey for random CV, blue for spatial CV (L* 56 and 38: apart in grey scale too)."""
+GAP_COLOR = "#b8580f"
+CHOSEN_COLOR = "#fff1b8"
+METRIC_ORDER = ("accuracy", "kappa", "f1", "roc_auc", "pr_auc", "brier")
+LOWER_IS_BETTER = frozenset({"brier"})
+_METRIC_RANGE = {"kappa": (-1.0, 1.0)}  # every other metric lies in 0–1
 
 
 def figure_to_png(fig: Figure, dpi: int = 110) -> bytes:
@@ -194,204 +87,7 @@ def figure_to_data_uri(fig: Figure, dpi: int = 110) -> str:
     return "data:image/png;base64," + base64.b64encode(figure_to_png(fig, dpi)).decode("ascii")
 
 
-# -- coastlines -----------------------------------------------------------------------------------
-def _land_mask(lon: np.ndarray, lat: np.ndarray) -> np.ndarray | None:
-    """True on land at the given points, from the global-land-mask package (None if absent).
-
-    Read through permamap's memory-mapped packed-bit cache, not ``global_land_mask.globe``,
-    whose import loads a 1 GB array.
-    """
-    try:
-        from ..landmask import land_at_points
-
-        return land_at_points(((lon + 180.0) % 360.0) - 180.0, np.clip(lat, -90.0, 90.0))
-    except PermamapError:  # package missing: fall back to the map's own mask
-        return None
-
-
-def _sample_lonlat(
-    bounds: tuple[float, float, float, float], crs: str, cols: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Lon/lat of the centres of a ``cols``-wide raster over ``bounds`` (in ``crs``)."""
-    w, s, e, n = bounds
-    rows = max(2, round(cols * (n - s) / max(e - w, 1e-12)))
-    x = w + (np.arange(cols) + 0.5) * (e - w) / cols
-    y = n - (np.arange(rows) + 0.5) * (n - s) / rows
-    xx, yy = np.meshgrid(x, y)
-    if not crs or rasterio.crs.CRS.from_user_input(crs).is_geographic:
-        return xx, yy
-    from pyproj import Transformer
-
-    tr = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    lon, lat = tr.transform(xx, yy)
-    return np.asarray(lon), np.asarray(lat)
-
-
-def _draw_coastlines(ax: Any, view: RasterView, coastlines: str, cols: int = 1000) -> None:
-    """Contour land/sea; the land mask is sampled finer than the (decimated) data."""
-    if coastlines == "none":
-        return
-    land = None
-    if coastlines == "land-mask":
-        land = _land_mask(*_sample_lonlat(view.bounds, view.crs, cols))
-    if land is None:  # "data-mask", or the land mask is unavailable
-        land = ~np.ma.getmaskarray(view.data)
-    if land.all() or not land.any():
-        return
-    _contour_coast(ax, land, view.bounds)
-
-
-def _contour_coast(ax: Any, land: np.ndarray, bounds: tuple[float, float, float, float]) -> None:
-    w, s, e, n = bounds
-    ax.contour(
-        land.astype(float),
-        levels=[0.5],
-        colors=COAST_COLOR,
-        linewidths=0.5,
-        extent=(w, e, s, n),
-        origin="upper",
-    )
-
-
-# -- maps -----------------------------------------------------------------------------------------
-def _style_for(view: RasterView) -> tuple[str, dict[int, tuple[str, str]] | None]:
-    desc = view.description.lower()
-    if view.tags.get("kind") == "change" or desc.startswith("change"):
-        return "change", CHANGE_STYLE
-    if desc == "class":
-        return "class", CLASS_STYLE
-    if desc == "aoa":
-        return "aoa", AOA_STYLE
-    if desc in ("probability", "uncertainty"):
-        return "percent", None
-    return "continuous", None
-
-
-def raster_figure(
-    view: RasterView,
-    title: str = "",
-    *,
-    coastlines: str = "land-mask",
-    points: pd.DataFrame | None = None,
-    width_in: float = 9.0,
-) -> Figure:
-    """A map of one band with a legend (classes) or colour bar (values) and coastlines.
-
-    Parameters
-    ----------
-    view : RasterView
-        From :func:`read_raster_view`.
-    title : str
-        Figure title.
-    coastlines : {"land-mask", "data-mask", "none"}
-        Where the coastlines come from (see the module docstring).
-    points : DataFrame, optional
-        ``lon, lat`` (and optionally ``label``) to overlay, e.g. the sites.
-    width_in : float
-        Figure width in inches.
-    """
-    kind, classes = _style_for(view)
-    w, s, e, n = view.bounds
-    geographic = not view.crs or rasterio.crs.CRS.from_user_input(view.crs).is_geographic
-    fig, ax, aspect = _map_axes(view.bounds, geographic, width_in)
-    extent = (w, e, s, n)
-    data = view.data
-    if classes is not None:
-        codes = sorted(classes)
-        cmap = ListedColormap([classes[c][1] for c in codes])
-        norm = BoundaryNorm([c - 0.5 for c in codes] + [codes[-1] + 0.5], cmap.N)
-        ax.imshow(data, cmap=cmap, norm=norm, extent=extent, interpolation="nearest", aspect=aspect)
-        handles = [
-            Patch(facecolor=classes[c][1], edgecolor="#555", label=classes[c][0]) for c in codes
-        ]
-        handles.append(Patch(facecolor=NODATA_COLOR, edgecolor="#555", label="no data / ocean"))
-        ax.legend(
-            handles=handles,
-            loc="upper center",
-            bbox_to_anchor=(0.5, -0.08),
-            ncol=min(5, len(handles)),
-            frameon=False,
-            fontsize=8,
-        )
-    else:
-        if kind == "percent":
-            vmin, vmax, label = 0.0, 100.0, f"{view.description} (%)"
-            cmap_name = "YlGnBu" if view.description.lower() == "probability" else "magma_r"
-        else:
-            valid = np.ma.compressed(data)
-            vmin, vmax = (
-                (float(np.percentile(valid, 2)), float(np.percentile(valid, 98)))
-                if valid.size
-                else (0.0, 1.0)
-            )
-            label, cmap_name = view.description or "value", "viridis"
-            if view.unit:
-                label = f"{label} ({view.unit})"
-        im = ax.imshow(
-            data,
-            cmap=cmap_name,
-            vmin=vmin,
-            vmax=vmax,
-            extent=extent,
-            interpolation="nearest",
-            aspect=aspect,
-        )
-        cb = fig.colorbar(im, ax=ax, orientation="horizontal", fraction=0.05, pad=0.08, shrink=0.6)
-        cb.set_label(label + " — grey: no data / ocean", fontsize=8)
-        cb.ax.tick_params(labelsize=8)
-    _draw_coastlines(ax, view, coastlines)
-    if points is not None and len(points):
-        _scatter_sites(ax, points)
-    _finish_map_axes(ax, view.bounds, geographic, title)
-    return fig
-
-
-def _map_axes(
-    bounds: tuple[float, float, float, float], geographic: bool, width_in: float
-) -> tuple[Figure, Any, float]:
-    w, s, e, n = bounds
-    # lon/lat maps: stretch by 1/cos(mid-latitude) so shapes look right at high latitudes
-    aspect = 1.0 / max(0.2, float(np.cos(np.radians((s + n) / 2)))) if geographic else 1.0
-    ratio = (n - s) * aspect / max(e - w, 1e-9)
-    fig = Figure(figsize=(width_in, max(2.5, min(width_in * ratio + 0.9, 12.0))))
-    ax = fig.subplots()
-    ax.set_facecolor(NODATA_COLOR)
-    return fig, ax, aspect
-
-
-def _finish_map_axes(
-    ax: Any, bounds: tuple[float, float, float, float], geographic: bool, title: str
-) -> None:
-    w, s, e, n = bounds
-    ax.set_xlim(w, e)
-    ax.set_ylim(s, n)
-    unit = "°" if geographic else ""
-    ax.set_xlabel("longitude (°E)" if geographic else "x", fontsize=8)
-    ax.set_ylabel("latitude (°N)" if geographic else "y", fontsize=8)
-    ax.tick_params(labelsize=8)
-    ax.xaxis.set_major_formatter(lambda v, _pos: f"{v:g}{unit}")
-    ax.yaxis.set_major_formatter(lambda v, _pos: f"{v:g}{unit}")
-    if title:
-        ax.set_title(title, fontsize=10)
-
-
-def _scatter_sites(ax: Any, points: pd.DataFrame) -> None:
-    if "label" in points:
-        lab = pd.to_numeric(points["label"], errors="coerce")
-        for value, color, name in (
-            (1, "#08306b", "permafrost"),
-            (0, "#e08214", "no permafrost"),
-        ):
-            sel = points[lab == value]
-            ax.scatter(
-                sel["lon"], sel["lat"], s=7, c=color, label=f"{name} ({len(sel)})", linewidths=0
-            )
-        ax.legend(loc="lower left", fontsize=8, markerscale=2)
-    else:
-        ax.scatter(points["lon"], points["lat"], s=7, c="#08306b", linewidths=0)
-
-
-# -- charts ---------------------------------------------------------------------------------------
+# -- cross-validation -----------------------------------------------------------------------------
 def cv_summary(scores: pd.DataFrame) -> pd.DataFrame:
     """Mean, sd and fold count per model × scheme × metric from the tidy CV score table."""
     needed = {"model", "scheme", "metric", "value"}
@@ -405,48 +101,204 @@ def cv_summary(scores: pd.DataFrame) -> pd.DataFrame:
     return g.agg(mean="mean", sd="std", n="count").reset_index()
 
 
-def cv_figure(scores: pd.DataFrame, metrics: Sequence[str] | None = None) -> Figure:
-    """Random versus spatial cross-validation, one panel per metric, one bar pair per model."""
-    summ = cv_summary(scores)
-    order = ["accuracy", "kappa", "f1", "roc_auc", "pr_auc", "brier"]
-    present = list(summ["metric"].unique())
-    metrics = (
-        list(metrics)
-        if metrics
-        else [m for m in order if m in present] + sorted(set(present) - set(order))
-    )
+def _cv_stats(summ: pd.DataFrame, metric: str, scheme: str, models: Sequence[str]) -> tuple:
+    """``(mean, sd)`` arrays in ``models`` order (NaN where a model lacks the scheme)."""
+    sel = summ[(summ["metric"] == metric) & (summ["scheme"] == scheme)].set_index("model")
+    mean = np.array([sel["mean"].get(m, np.nan) for m in models], dtype=float)
+    sd = np.array([sel["sd"].get(m, np.nan) for m in models], dtype=float)
+    return mean, np.nan_to_num(sd)  # one fold has no sd: draw no whisker
+
+
+def _model_order(summ: pd.DataFrame, metric: str) -> list[str]:
+    """Models best first by spatial CV score of ``metric`` (random CV where spatial is absent)."""
     models = sorted(summ["model"].unique())
-    ncol = min(3, max(1, len(metrics)))
-    nrow = int(np.ceil(len(metrics) / ncol))
-    fig = Figure(figsize=(3.3 * ncol, 2.6 * nrow + 0.4))
-    axes = fig.subplots(nrow, ncol, squeeze=False)
-    x = np.arange(len(models))
-    for ax, metric in zip(axes.ravel(), metrics, strict=False):
-        for k, scheme in enumerate(("random", "spatial")):
-            sel = summ[(summ["metric"] == metric) & (summ["scheme"] == scheme)].set_index("model")
-            mean = [sel["mean"].get(m, np.nan) for m in models]
-            sd = [sel["sd"].get(m, np.nan) for m in models]
-            ax.bar(
-                x + (k - 0.5) * 0.38,
-                mean,
-                0.38,
-                yerr=sd,
-                capsize=2,
-                color=SCHEME_COLORS[scheme],
-                label=f"{scheme} CV",
-            )
-        ax.set_title(metric + (" (lower is better)" if metric == "brier" else ""), fontsize=9)
-        ax.set_xticks(x, models, rotation=30, ha="right", fontsize=7)
-        ax.tick_params(axis="y", labelsize=7)
-        ax.grid(axis="y", alpha=0.3)
-    for ax in axes.ravel()[len(metrics) :]:
-        ax.set_visible(False)
-    handles = [Patch(color=SCHEME_COLORS[s], label=f"{s} CV") for s in ("random", "spatial")]
-    fig.legend(handles=handles, loc="upper center", ncol=2, frameon=False, fontsize=8)
-    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    scheme = "spatial" if (summ["scheme"] == "spatial").any() else "random"
+    mean, _ = _cv_stats(summ, metric, scheme, models)
+    key = mean if metric in LOWER_IS_BETTER else -mean
+    key = np.where(np.isnan(key), np.inf, key)
+    return [models[i] for i in np.argsort(key, kind="stable")]
+
+
+def _zoomed_limits(values: np.ndarray, metric: str) -> tuple[float, float]:
+    """Y limits around the data (not from 0), kept inside the metric's possible range."""
+    finite = values[np.isfinite(values)]
+    lo_bound, hi_bound = _METRIC_RANGE.get(metric, (0.0, 1.0))
+    if not finite.size:
+        return lo_bound, hi_bound
+    lo, hi = float(finite.min()), float(finite.max())
+    pad = max(hi - lo, 0.02) * 0.15
+    return max(lo_bound, lo - pad), min(hi_bound, hi + pad)
+
+
+def cv_figure(
+    scores: pd.DataFrame,
+    metrics: Sequence[str] | None = None,
+    *,
+    chosen: str | None = None,
+    sort_metric: str | None = None,
+) -> Figure:
+    """Random versus spatial cross-validation per model: scores and their gap.
+
+    One column per metric. The upper panel shows each model's mean score as a dot with ±1 sd
+    whiskers over the folds, random CV (open square) beside spatial CV (filled circle), joined
+    by a line; its y-axis is zoomed to the data, so it does not start at 0. The lower panel
+    shows the gap, random − spatial mean, as a labelled bar: how optimistic random CV is (for
+    ``brier``, lower is better, so optimism is a negative gap).
+
+    Parameters
+    ----------
+    scores : DataFrame
+        The tidy CV table (``model, scheme, metric, value``; docs/contracts.md).
+    metrics : sequence of str, optional
+        Metrics to draw, in order; by default all in the table (accuracy, kappa, f1, roc_auc,
+        pr_auc, brier first).
+    chosen : str, optional
+        The model the run chose; its column is shaded and its name marked.
+    sort_metric : str, optional
+        Models are sorted best first by their spatial CV score of this metric (the first metric
+        drawn by default), the same order in every panel.
+
+    Raises
+    ------
+    DataError
+        If a metric, ``sort_metric`` or ``chosen`` is not in the table.
+    """
+    summ = cv_summary(scores)
+    present = list(summ["metric"].unique())
+    models_all = sorted(summ["model"].unique())
+    if metrics:
+        metrics = list(metrics)
+    else:
+        metrics = [m for m in METRIC_ORDER if m in present] + sorted(
+            set(present) - set(METRIC_ORDER)
+        )
+    absent = [m for m in [*metrics, *([sort_metric] if sort_metric else [])] if m not in present]
+    if absent or not metrics:
+        raise DataError(
+            f"metric(s) {absent} not in the cv_scores table, which has {sorted(present)}; "
+            "pick metrics from those"
+        )
+    if chosen is not None and chosen not in models_all:
+        raise DataError(
+            f"chosen model {chosen!r} is not in the cv_scores table, which has models "
+            f"{models_all}; pass one of those or chosen=None"
+        )
+    models = _model_order(summ, sort_metric or metrics[0])
+    x = np.arange(len(models), dtype=float)
+    # about half an inch per model, in a figure that fits the report's width (~11 in)
+    panel_w = max(3.4, 0.45 * len(models) + 0.7)
+    ncol = max(1, min(3, len(metrics), int(11.0 // panel_w)))
+    nrow = -(-len(metrics) // ncol)
+    fig = Figure(figsize=(panel_w * ncol, 3.9 * nrow + 0.5), layout="constrained")
+    grid = fig.add_gridspec(2 * nrow, ncol, height_ratios=[2.6, 1.3] * nrow)
+    for i, metric in enumerate(metrics):
+        r, c = divmod(i, ncol)
+        ax = fig.add_subplot(grid[2 * r, c])
+        gap_ax = fig.add_subplot(grid[2 * r + 1, c], sharex=ax)
+        ax.set_label(f"cv-{metric}")
+        gap_ax.set_label(f"cv-gap-{metric}")
+        _cv_panels(ax, gap_ax, summ, metric, models, x, chosen)
+        if c == 0:
+            ax.set_ylabel("mean ± sd over folds", fontsize=8)
+            gap_ax.set_ylabel("random − spatial", fontsize=8)
+    handles: list[Any] = [
+        Line2D(
+            [], [], marker="s", ls="", mfc="white", color=SCHEME_COLORS["random"], label="random CV"
+        ),
+        Line2D([], [], marker="o", ls="", color=SCHEME_COLORS["spatial"], label="spatial CV"),
+        Patch(color=GAP_COLOR, label="gap: random − spatial mean"),
+    ]
+    if chosen is not None:
+        handles.append(Patch(color=CHOSEN_COLOR, label=f"chosen model ({chosen})"))
+    fig.legend(
+        handles=handles, loc="outside upper center", ncol=len(handles), frameon=False, fontsize=8
+    )
     return fig
 
 
+def _cv_panels(
+    ax: Any,
+    gap_ax: Any,
+    summ: pd.DataFrame,
+    metric: str,
+    models: list[str],
+    x: np.ndarray,
+    chosen: str | None,
+) -> None:
+    """Draw the score panel and the gap panel of one metric."""
+    if chosen is not None:
+        k = models.index(chosen)
+        for a in (ax, gap_ax):
+            a.axvspan(k - 0.45, k + 0.45, color=CHOSEN_COLOR, zorder=0)
+    stats = {s: _cv_stats(summ, metric, s, models) for s in ("random", "spatial")}
+    (r_mean, r_sd), (s_mean, s_sd) = stats["random"], stats["spatial"]
+    for xi, a, b in zip(x, r_mean, s_mean, strict=True):
+        if np.isfinite(a) and np.isfinite(b):
+            ax.plot([xi - 0.13, xi + 0.13], [a, b], color="#9a9a9a", lw=0.8, zorder=1)
+    ax.errorbar(
+        x - 0.13,
+        r_mean,
+        yerr=r_sd,
+        fmt="s",
+        ms=5,
+        mfc="white",
+        color=SCHEME_COLORS["random"],
+        capsize=3,
+        lw=1.2,
+        zorder=2,
+        label="random CV",
+    )
+    ax.errorbar(
+        x + 0.13,
+        s_mean,
+        yerr=s_sd,
+        fmt="o",
+        ms=5,
+        color=SCHEME_COLORS["spatial"],
+        capsize=3,
+        lw=1.2,
+        zorder=3,
+        label="spatial CV",
+    )
+    lo, hi = _zoomed_limits(
+        np.concatenate([r_mean - r_sd, r_mean + r_sd, s_mean - s_sd, s_mean + s_sd]), metric
+    )
+    ax.set_ylim(lo, hi)
+    better = "lower" if metric in LOWER_IS_BETTER else "higher"
+    ax.set_title(f"{metric} ({better} is better)", fontsize=9)
+    ax.tick_params(axis="x", labelbottom=False)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.grid(axis="y", alpha=0.3)
+
+    gap = r_mean - s_mean
+    bars = gap_ax.bar(x, np.nan_to_num(gap), 0.5, color=GAP_COLOR, label="gap")
+    gap_ax.bar_label(
+        bars,
+        labels=[f"{g:+.3f}" if np.isfinite(g) else "n/a" for g in gap],
+        fontsize=7,
+        padding=1,
+    )
+    finite = gap[np.isfinite(gap)]
+    lo = min(0.0, float(finite.min())) if finite.size else 0.0
+    hi = max(0.0, float(finite.max())) if finite.size else 0.0
+    span = max(hi - lo, 0.005)  # room for the value labels beyond the bars' ends
+    gap_ax.set_ylim(lo - span * (0.05 + 0.35 * (lo < 0)), hi + span * (0.05 + 0.35 * (hi > 0)))
+    gap_ax.axhline(0, color="#555", lw=0.6)
+    gap_ax.set_xticks(
+        x,
+        [m + (" (chosen)" if m == chosen else "") for m in models],
+        rotation=30,
+        ha="right",
+        fontsize=8,
+    )
+    for label in gap_ax.get_xticklabels():
+        if label.get_text().endswith(" (chosen)"):
+            label.set_fontweight("bold")
+    gap_ax.tick_params(axis="y", labelsize=7)
+    gap_ax.set_xlim(-0.6, len(models) - 0.4)
+
+
+# -- importance and area --------------------------------------------------------------------------
 def importance_figure(
     importance: Sequence[Mapping[str, Any]], chosen: Sequence[str] = ()
 ) -> Figure:
@@ -479,73 +331,71 @@ def importance_figure(
     return fig
 
 
+AREA_STYLES: dict[str, tuple[str, str, str]] = {
+    "permafrost_region_km2": ("permafrost region (any permafrost, p ≥ 1 %)", "#6baed6", ":"),
+    "permafrost_extent_km2": ("permafrost extent (class = permafrost)", "#3163a7", "-"),
+    "probability_weighted_km2": ("probability-weighted permafrost area", "#08306b", "--"),
+}
+"""Area column → (legend label, colour, line style)."""
+
+
+def area_unit(max_km2: float) -> tuple[float, str]:
+    """``(divisor, unit)`` for an area axis: million km² from 1 million km² up, else km².
+
+    >>> area_unit(2.5e6)
+    (1000000.0, 'million km²')
+    >>> area_unit(42_000.0)
+    (1.0, 'km²')
+    """
+    return (1e6, "million km²") if max_km2 >= 1e6 else (1.0, "km²")
+
+
 def area_figure(area: pd.DataFrame) -> Figure:
-    """Area time series: class-based extent and probability-weighted area, km² per epoch.
+    """Area time series: class-based extent and probability-weighted area per epoch.
 
     ``area`` has an ``epoch`` column and any of ``permafrost_region_km2``,
-    ``permafrost_extent_km2``, ``probability_weighted_km2`` (and ``domain`` for AOA lines).
+    ``permafrost_extent_km2``, ``probability_weighted_km2`` (and ``domain`` for AOA lines). The
+    y-axis is in million km² for continental areas, km² below 1 million km² (:func:`area_unit`).
+
+    Raises
+    ------
+    DataError
+        If ``area`` has no ``epoch`` column or none of the area columns.
     """
-    fig = Figure(figsize=(7.0, 3.4))
+    cols = [c for c in AREA_STYLES if c in area]
+    if "epoch" not in area or not cols:
+        raise DataError(
+            f"area table has columns {sorted(map(str, area.columns))}, but an area chart needs "
+            f"'epoch' and at least one of {sorted(AREA_STYLES)} (docs/contracts.md)"
+        )
+    top = float(np.nanmax(area[cols].to_numpy(dtype=float))) if len(area) else 0.0
+    divisor, unit = area_unit(top if np.isfinite(top) else 0.0)
+    fig = Figure(figsize=(8.0, 4.2), layout="constrained")
     ax = fig.subplots()
-    styles = {
-        "permafrost_region_km2": ("permafrost region (any permafrost, p ≥ 1 %)", "#9ecae1", ":"),
-        "permafrost_extent_km2": ("permafrost extent (class = permafrost)", "#3163a7", "-"),
-        "probability_weighted_km2": ("probability-weighted permafrost area", "#08306b", "--"),
-    }
     domains = area["domain"].unique() if "domain" in area else ["all"]
     for domain in domains:
         sub = area[area["domain"] == domain] if "domain" in area else area
         sub = sub.sort_values("epoch")
-        for col, (label, color, ls) in styles.items():
-            if col not in sub:
-                continue
+        for col in cols:
+            label, color, ls = AREA_STYLES[col]
             suffix = " — inside AOA" if domain == "aoa" else ""
             ax.plot(
                 sub["epoch"],
-                sub[col] / 1e6,
+                sub[col] / divisor,
                 ls,
                 color=color,
                 marker="o",
+                lw=1.8,
                 alpha=1.0 if domain == "all" else 0.5,
                 label=label + suffix,
             )
-    ax.set_ylabel("million km²", fontsize=8)
-    ax.set_xlabel("epoch", fontsize=8)
-    ax.tick_params(labelsize=8)
+    ax.set_ylabel(f"permafrost area ({unit})", fontsize=10)
+    ax.set_xlabel("epoch", fontsize=10)
+    ax.tick_params(labelsize=9)
     ax.set_xticks(sorted(area["epoch"].unique()))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.0f}"))
+    if divisor == 1.0:
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
-    fig.tight_layout()
-    return fig
-
-
-def sites_figure(
-    sites: pd.DataFrame,
-    bounds: tuple[float, float, float, float],
-    *,
-    coastlines: str = "land-mask",
-    title: str = "",
-) -> Figure:
-    """Site locations over a land/sea background (from the land mask), coloured by label.
-
-    ``sites`` needs ``lon`` and ``lat`` (degrees) and may have ``label`` (1 permafrost, 0 not).
-    """
-    w, s, e, n = bounds
-    fig, ax, aspect = _map_axes(bounds, geographic=True, width_in=9.0)
-    if coastlines == "land-mask":
-        land = _land_mask(*_sample_lonlat(bounds, "EPSG:4326", 1000))
-        if land is not None:
-            ax.imshow(
-                np.where(land, 1.0, 0.0),
-                cmap=ListedColormap([NODATA_COLOR, "#f3f1ea"]),
-                vmin=0,
-                vmax=1,
-                extent=(w, e, s, n),
-                aspect=aspect,
-                interpolation="nearest",
-            )
-            _contour_coast(ax, land, bounds)
-    pts = sites.dropna(subset=["lon", "lat"])
-    _scatter_sites(ax, pts)
-    _finish_map_axes(ax, bounds, geographic=True, title=title)
+    fig.legend(fontsize=9, loc="outside lower center", ncol=2, frameon=False)
     return fig

@@ -13,12 +13,22 @@ from typing import Any
 from .markup import esc, get, headline_cell, km2, missing, num
 from .page import Page
 
-__all__ = ["headline_values", "section_headline"]
+__all__ = ["cv_comparison_table", "headline_values", "section_headline", "sites_sentence"]
 
 _AREA_KEYS = ("permafrost_extent_km2", "probability_weighted_km2", "land_km2")
 _CV_METRICS = ("accuracy", "kappa", "roc_auc")
 _CV_SCHEMES = ("random", "spatial")
-_SITE_KEYS = ("kept", "dropped")
+# summary["sites"] keys with their labels; ``kept`` and ``dropped`` are an older summary's names
+# for the site-epoch rows kept and the points QC dropped.
+_SITE_LABELS = {
+    "points_kept": "points kept",
+    "site_epoch_rows": "site-epoch rows kept",
+    "kept": "site-epoch rows kept",
+    "points_dropped": "points dropped by QC",
+    "dropped": "points dropped by QC",
+    "rows_in_feature_table": "rows in the feature table",
+}
+_SITE_KEYS = tuple(_SITE_LABELS)
 
 
 def headline_values(summary: Mapping[str, Any]) -> dict[str, Any]:
@@ -38,11 +48,12 @@ def headline_values(summary: Mapping[str, Any]) -> dict[str, Any]:
         for key in _AREA_KEYS:
             if isinstance(areas, Mapping) and key in areas:
                 out[f"area_km2.{epoch}.{key}"] = areas[key]
-    for scheme in _CV_SCHEMES:
-        for metric in _CV_METRICS:
-            v = get(summary, "cv", scheme, metric, "mean")
-            if v is not None:
-                out[f"cv.{scheme}.{metric}.mean"] = v
+    for prefix in ("cv", "cv.best_single_factor"):
+        for scheme in _CV_SCHEMES:
+            for metric in _CV_METRICS:
+                v = get(summary, *prefix.split("."), scheme, metric, "mean")
+                if v is not None:
+                    out[f"{prefix}.{scheme}.{metric}.mean"] = v
     for epoch, v in (get(summary, "truth_agreement") or {}).items():
         out[f"truth_agreement.{epoch}"] = v
     for key in _SITE_KEYS:
@@ -73,56 +84,133 @@ def _area_card(areas: Mapping[str, Any]) -> str:
     )
 
 
-def _cv_card(cv: Mapping[str, Any]) -> str:
+def _score(cv: Mapping[str, Any], key: str, scheme: str, metric: str, keyed: bool) -> str:
+    v = get(cv, scheme, metric, "mean")
+    if not isinstance(v, int | float):
+        return "<td>–</td>"
+    sd = get(cv, scheme, metric, "sd")
+    text = f"{v:.3f}" + (f" ± {sd:.3f}" if isinstance(sd, int | float) else "")
+    if not keyed:
+        return f'<td class="num">{esc(text)}</td>'
+    return headline_cell(f"{key}.{scheme}.{metric}.mean", v, text)
+
+
+def cv_comparison_table(
+    cv: Mapping[str, Any],
+    metrics: tuple[str, ...] = _CV_METRICS,
+    *,
+    keyed: bool = True,
+    ident: str = "headline-cv",
+) -> str:
+    """Random and spatial CV of the chosen model beside the best single-factor model's, if known.
+
+    ``cv`` is the summary's ``cv``; its ``best_single_factor`` (``model``, ``factor``,
+    ``random`` / ``spatial`` ``{metric: {mean, sd}}``) adds two columns. With ``keyed`` every
+    score cell carries its summary key (``cv.random.kappa.mean``,
+    ``cv.best_single_factor.spatial.kappa.mean``), so one page should key only one such table.
+    """
+    single = cv.get("best_single_factor")
+    single = single if isinstance(single, Mapping) else None
+    feats = [str(f) for f in cv.get("features", []) or []]
+    chosen = f"chosen: {cv.get('model', '?')} ({len(feats)} factor{'s' if len(feats) != 1 else ''})"
+    head = f'<th rowspan="2">metric</th><th colspan="2">{esc(chosen)}</th>'
+    sub = "<th>random CV</th><th>spatial CV</th>"
+    if single is not None:
+        name = f"best single factor: {single.get('model', '?')} ({single.get('factor', '?')})"
+        head += f'<th colspan="2">{esc(name)}</th>'
+        sub *= 2
     rows = []
-    for metric in _CV_METRICS:
-        cells = []
-        for scheme in _CV_SCHEMES:
-            v = get(cv, scheme, metric, "mean")
-            sd = get(cv, scheme, metric, "sd")
-            text = "–" if v is None else f"{v:.3f}" + (f" ± {sd:.3f}" if sd is not None else "")
-            cells.append(
-                headline_cell(f"cv.{scheme}.{metric}.mean", v, text)
-                if v is not None
-                else "<td>–</td>"
-            )
+    for metric in metrics:
+        cells = [_score(cv, "cv", s, metric, keyed) for s in _CV_SCHEMES]
+        if single is not None:
+            key = "cv.best_single_factor"
+            cells += [_score(single, key, s, metric, keyed) for s in _CV_SCHEMES]
         if any(c != "<td>–</td>" for c in cells):
             rows.append(f"<tr><th>{esc(metric)}</th>{''.join(cells)}</tr>")
-    model = esc(cv.get("model", "?"))
-    nfeat = len(cv.get("features", []) or [])
     return (
-        f'<div class="card"><h3>Cross-validation ({model}, {nfeat} features)</h3>'
-        '<table id="headline-cv"><thead><tr><th>metric</th><th>random CV</th>'
-        f"<th>spatial CV</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f'<table id="{esc(ident)}"><thead><tr>{head}</tr><tr>{sub}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _cv_card(cv: Mapping[str, Any]) -> str:
+    feats = ", ".join(esc(f) for f in cv.get("features", []) or []) or "?"
+    wide = " wide" if isinstance(cv.get("best_single_factor"), Mapping) else ""
+    return (
+        f'<div class="card{wide}"><h3>Cross-validation (mean ± sd over folds)</h3>'
+        f"{cv_comparison_table(cv)}"
+        f"<p>Chosen factors: {feats}.</p>"
         '<p class="note">Random CV scores sites near their training neighbours and is '
         "optimistic; spatial CV (held-out blocks) is the honest estimate for unmapped "
-        "regions.</p></div>"
+        "regions. The single-factor model shows how much the other factors add.</p></div>"
     )
 
 
 def _truth_card(truth: Mapping[str, Any]) -> str:
     truth_rows = "".join(
         f"<tr><th>{esc(ep)}</th>"
-        + headline_cell(f"truth_agreement.{ep}", v, f"{v:.3f}" if v is not None else "–")
+        + headline_cell(
+            f"truth_agreement.{ep}", v, f"{v:.3f}" if isinstance(v, int | float) else "–"
+        )
         + "</tr>"
         for ep, v in sorted(truth.items(), key=lambda kv: str(kv[0]))
     )
     return (
-        '<div class="card"><h3>Agreement with the known truth (demo)</h3>'
-        '<table id="headline-truth"><thead><tr><th>epoch</th><th>agreement</th></tr></thead>'
-        f"<tbody>{truth_rows}</tbody></table></div>"
+        '<div class="card"><h3>Agreement with the known truth</h3>'
+        '<table id="headline-truth"><thead><tr><th>epoch</th><th>agreement (area-weighted)</th>'
+        f"</tr></thead><tbody>{truth_rows}</tbody></table>"
+        '<p class="note">Share of the compared land area whose mapped class equals the true '
+        "class, each cell weighted by its area.</p></div>"
     )
+
+
+def sites_sentence(sites: Mapping[str, Any]) -> str:
+    """ "N points (M site-epoch rows) kept; K points dropped by QC" from the summary's ``sites``.
+
+    Reads the older names too (``kept`` = site-epoch rows, ``dropped`` = points).
+
+    >>> sites_sentence({"points_kept": 1233, "site_epoch_rows": 1747, "points_dropped": 21})
+    '1,233 points (1,747 site-epoch rows) kept; 21 points dropped by QC'
+    >>> sites_sentence({"kept": 1747, "dropped": 21})
+    '1,747 site-epoch rows kept; 21 points dropped by QC'
+    """
+
+    def count(*keys: str) -> int | None:
+        for k in keys:
+            v = sites.get(k)
+            if isinstance(v, int) and not isinstance(v, bool):
+                return v
+        return None
+
+    points, rows = count("points_kept"), count("site_epoch_rows", "kept")
+    dropped = count("points_dropped", "dropped")
+    parts = []
+    if points is not None:
+        parts.append(f"{points:,} points" + (f" ({rows:,} site-epoch rows)" if rows else ""))
+    elif rows is not None:
+        parts.append(f"{rows:,} site-epoch rows")
+    text = " ".join(parts) + " kept" if parts else ""
+    if dropped is not None:
+        text += ("; " if text else "") + f"{dropped:,} points dropped by QC"
+    return text
+
+
+def _count(v: Any) -> str:
+    return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else num(v)
 
 
 def _sites_card(sites: Mapping[str, Any]) -> str:
     site_rows = "".join(
-        f"<tr><th>{k}</th>" + headline_cell(f"sites.{k}", sites[k], num(sites[k])) + "</tr>"
-        for k in _SITE_KEYS
+        f"<tr><th>{esc(label)}</th>"
+        + headline_cell(f"sites.{k}", sites[k], _count(sites[k]))
+        + "</tr>"
+        for k, label in _SITE_LABELS.items()
         if k in sites
     )
+    sentence = sites_sentence(sites)
     return (
-        '<div class="card"><h3>Sites</h3><table id="headline-sites">'
-        f"<tbody>{site_rows}</tbody></table></div>"
+        f'<div class="card"><h3>Sites</h3><p id="sites-sentence">{esc(sentence)}.</p>'
+        f'<table id="headline-sites"><tbody>{site_rows}</tbody></table></div>'
     )
 
 

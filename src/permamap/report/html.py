@@ -7,6 +7,9 @@ attributes (the exact JSON value) so tests and scripts can check the page agains
 Epochs, epoch pairs and the reference come from the summary too, never from what the folders hold,
 so files an earlier run left in the folder (another epoch, a reference since removed) are never
 shown; the file list only counts them.
+A run of the built-in virtual world (``virtual_world`` in the summary, or the maps' tag) carries a
+"VIRTUAL DATA" banner above everything; a summary with ``plausibility`` rows adds a section
+comparing the virtual world with published figures.
 Anything missing or unreadable becomes a visible note in its section, never a crash. The page has
 no script and loads nothing from the network, so it works opened from disk, offline.
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from .. import fileio
@@ -33,7 +37,7 @@ from .provenance import (
     section_model_card,
     section_sites,
 )
-from .results import section_area, section_change, section_maps
+from .results import section_area, section_change, section_maps, section_plausibility
 
 __all__ = ["headline_values", "write_report"]
 
@@ -41,9 +45,10 @@ logger = logging.getLogger(__name__)
 
 _COASTLINES = ("land-mask", "data-mask", "none")
 
-# (id, title, builder) in page order
-_SECTIONS = (
+# (id, title, builder) in page order; a builder returning None leaves its section out
+_SECTIONS: tuple[tuple[str, str, Callable[[Page], str | None]], ...] = (
     ("headline", "Headline figures", section_headline),
+    ("plausibility", "How the virtual world compares with published figures", section_plausibility),
     ("maps", "Permafrost maps", section_maps),
     ("area", "Permafrost area", section_area),
     ("change", "Change between epochs", section_change),

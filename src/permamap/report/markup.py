@@ -22,8 +22,11 @@ __all__ = [
     "headline_cell",
     "km2",
     "kv_html",
+    "label",
     "missing",
     "num",
+    "p_value",
+    "sig",
     "table",
 ]
 
@@ -38,12 +41,74 @@ def esc(value: object) -> str:
 
 
 def km2(v: float) -> str:
-    """An area in km², rounded to whole km² with thousands separators.
+    """An area in km²: millions with two decimals from 1 M km², else whole km² with separators.
 
-    >>> km2(1234567.8)
-    '1,234,568 km²'
+    Two decimals of a million km² (10,000 km²) is finer than any permafrost map's accuracy.
+
+    >>> km2(12560285.4), km2(-1242597.8), km2(15222.7), km2(0.0)
+    ('12.56 M km²', '−1.24 M km²', '15,223 km²', '0 km²')
     """
-    return f"{v:,.0f} km²"
+    sign = "−" if v < 0 and round(abs(v)) > 0 else ""
+    a = abs(v)
+    if a >= 1e6:
+        return f"{sign}{a / 1e6:.2f} M km²"
+    return f"{sign}{a:,.0f} km²"
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def sig(v: Any, digits: int = 4) -> str:
+    """A number with at most ``digits`` significant digits, for people (not for re-reading).
+
+    Integers up to ``digits`` digits and years stay as they are; large values get thousands
+    separators; tiny ones a power of ten.
+
+    >>> sig(0.9512989), sig(12560285.4), sig(2000), sig(1747), sig(0.0001), sig(3.2e-7), sig(200)
+    ('0.9513', '12,560,000', '2000', '1747', '0.0001', '3.2×10⁻⁷', '200')
+    >>> sig(True), sig(None), sig("lbfgs"), sig(float("nan"))
+    ('True', '–', 'lbfgs', '–')
+    """
+    if isinstance(v, np.generic):
+        v = v.item()
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return str(v)
+    if v == 0:
+        return "0"
+    mag = math.floor(math.log10(abs(v)))
+    if isinstance(v, int) and mag < digits:
+        return str(v)
+    if mag < -4:
+        mant, exp = f"{v:.{digits - 1}e}".split("e")
+        mant = mant.rstrip("0").rstrip(".")
+        return f"{mant}×10{str(int(exp)).translate(_SUPERSCRIPT)}"
+    rounded = round(v, digits - 1 - mag)
+    if mag >= digits - 1:
+        return f"{rounded:,.0f}"
+    return f"{rounded:.{digits - 1 - mag}f}".rstrip("0").rstrip(".")
+
+
+def p_value(p: float) -> str:
+    """A p-value as people read it: ``p < 0.001`` below that, else three decimals.
+
+    >>> p_value(8e-144), p_value(0.0553), p_value(1.0)
+    ('p < 0.001', 'p = 0.055', 'p = 1.000')
+    """
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def label(name: str) -> str:
+    """A column or key name for people: underscores as spaces, ``_km2`` as a unit.
+
+    >>> label("probability_weighted_difference_km2"), label("roc_auc")
+    ('probability weighted difference (km²)', 'roc auc')
+    """
+    unit = ""
+    if name.endswith("_km2"):
+        name, unit = name[: -len("_km2")], " (km²)"
+    return name.replace("_", " ") + unit
 
 
 def num(v: Any, digits: int = 3) -> str:
@@ -84,15 +149,22 @@ def table(
     *,
     formats: Mapping[str, Callable[[Any], str]] | None = None,
     index: bool = False,
+    headers: Mapping[str, str] | None = None,
+    ident: str | None = None,
 ) -> str:
     """A DataFrame as an HTML table; numbers right-aligned and formatted by :func:`num`.
 
     ``formats`` maps a column to its own formatter (e.g. :func:`km2`); ``index`` adds the index
-    as the first (header) column.
+    as the first (header) column; ``headers`` maps a column to the text of its header (plain
+    text); ``ident`` is the table's ``id``.
     """
     formats = formats or {}
+    headers = headers or {}
     cols = list(df.columns)
-    head = "".join(f"<th>{esc(c)}</th>" for c in ([df.index.name or ""] if index else []) + cols)
+    head = "".join(
+        f"<th>{esc(headers.get(str(c), c))}</th>"
+        for c in ([df.index.name or ""] if index else []) + cols
+    )
     rows = []
     # itertuples keeps each column's dtype (iterrows would turn an int epoch into a float)
     for idx, values in zip(df.index, df.itertuples(index=False, name=None), strict=True):
@@ -105,7 +177,8 @@ def table(
             else:
                 cells.append(f"<td>{esc(v)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    id_attr = f' id="{esc(ident)}"' if ident else ""
+    return f"<table{id_attr}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 def figure(uri: str, alt: str, caption: str, ident: str) -> str:
@@ -130,7 +203,7 @@ def get(d: Any, *keys: str) -> Any:
 
 
 def kv_html(obj: Any, depth: int = 0) -> str:
-    """Nested JSON as nested key/value tables."""
+    """Nested JSON as nested key/value tables; numbers to four significant digits."""
     if isinstance(obj, Mapping):
         if not obj:
             return "<i>empty</i>"
@@ -142,6 +215,6 @@ def kv_html(obj: Any, depth: int = 0) -> str:
         if all(not isinstance(v, Mapping | list | tuple) for v in obj):
             return ", ".join(f"<code>{esc(v)}</code>" for v in obj) or "<i>none</i>"
         return "<ol>" + "".join(f"<li>{kv_html(v, depth + 1)}</li>" for v in obj) + "</ol>"
-    if isinstance(obj, float):
-        return esc(num(obj, 4))
+    if isinstance(obj, float | int) and not isinstance(obj, bool):
+        return esc(sig(obj))
     return esc(obj)

@@ -7,10 +7,11 @@ self-contained page (inline CSS, no script, nothing loaded from the network).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import rasterio
 from ..layout import RunLayout
 from .markup import esc, get, missing
 
-__all__ = ["READ_ERRORS", "Page", "read_json", "render"]
+__all__ = ["READ_ERRORS", "Page", "pair_order", "read_json", "render"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +56,19 @@ section { margin: 2rem 0; }
 h2 { border-bottom: 2px solid var(--line); padding-bottom: .3rem; font-size: 1.3rem; }
 h3 { font-size: 1.05rem; margin: 1.4rem 0 .4rem; }
 table { border-collapse: collapse; margin: .5rem 0 1rem; font-size: .88rem; background: #fff; }
-th, td { border: 1px solid var(--line); padding: .25rem .6rem; text-align: left;
+table { max-width: 100%; }
+th, td { border: 1px solid var(--line); padding: .25rem .5rem; text-align: left;
          vertical-align: top; }
-th { background: #eef2f6; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td { overflow-wrap: anywhere; }
+th { background: #eef2f6; font-weight: 600; }
+thead th { vertical-align: bottom; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap;
+         overflow-wrap: normal; }
+td.ok { color: #1a7f37; } td.bad { color: #b42318; font-weight: 600; }
+.banner { background: #b42318; color: #fff; text-align: center; font-weight: 700;
+          letter-spacing: .04em; padding: .6rem 2rem; font-size: 1.05rem; }
+.banner span { display: block; font-weight: 400; font-size: .85rem; letter-spacing: 0;
+               color: #fde8e6; }
 figure { margin: .8rem 0 1.4rem; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); background: #fff; }
 figcaption { color: var(--muted); font-size: .85rem; margin-top: .3rem; }
@@ -66,14 +76,36 @@ figcaption { color: var(--muted); font-size: .85rem; margin-top: .3rem; }
            padding: .4rem .8rem; }
 .note { color: var(--muted); background: #f1f5f9; border-left: 4px solid var(--accent);
         padding: .5rem .9rem; font-size: .9rem; }
-.cards { display: flex; flex-wrap: wrap; gap: 1rem; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(24rem, 1fr)); gap: 1rem;
+         align-items: start; }
 .card { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: .8rem 1rem;
-        min-width: 15rem; }
+        min-width: 0; }
+.card.wide { grid-column: 1 / -1; }
+dl.tests dt { font-weight: 600; margin-top: .5rem; } dl.tests dd { margin: .1rem 0 0 1.2rem; }
 .card h3 { margin-top: 0; }
 details summary { cursor: pointer; color: var(--accent); margin: .4rem 0; }
 code { background: #eef2f6; padding: 0 .25rem; border-radius: 3px; }
 footer { color: var(--muted); font-size: .8rem; text-align: center; padding: 2rem; }
 """
+
+
+def pair_order(pairs: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Epoch pairs as a paper shows them: consecutive pairs in time order, then longer spans.
+
+    A pair is consecutive when no epoch of the given pairs lies between its two epochs; longer
+    spans follow, shortest first, so the first → last span comes last.
+
+    >>> pair_order([(2000, 2020), (2010, 2020), (2000, 2010)])
+    [(2000, 2010), (2010, 2020), (2000, 2020)]
+    """
+    unique = sorted(set(pairs))
+    epochs = sorted({e for p in unique for e in p})
+
+    def key(p: tuple[int, int]) -> tuple[int, int, int]:
+        between = any(p[0] < e < p[1] for e in epochs)
+        return (1 if between else 0, p[1] - p[0] if between else 0, p[0])
+
+    return sorted(unique, key=key)
 
 
 def read_json(path: Path) -> Any:
@@ -145,7 +177,7 @@ class Page:
 
     @property
     def pairs(self) -> list[tuple[int, int]] | None:
-        """The epoch pairs the change stage compared, in time order; None if not known.
+        """The epoch pairs the change stage compared, in :func:`pair_order`; None if not known.
 
         From the summary's ``change.transitions``; an empty list when the summary says the change
         stage did not run (no ``change``) or compared nothing.
@@ -158,7 +190,7 @@ class Page:
                 found.append((int(t["from_epoch"]), int(t["to_epoch"])))
             except (KeyError, TypeError, ValueError):
                 continue
-        return sorted(set(found))
+        return pair_order(found)
 
     @property
     def has_reference(self) -> bool | None:
@@ -176,11 +208,33 @@ class Page:
     def run_transitions(self) -> dict[tuple[int, int], Path]:
         """(a, b) → this run's transition tables (present); all found without a summary."""
         if self.pairs is None:
-            return self.layout.find_transitions()
+            found = self.layout.find_transitions()
+            return {p: found[p] for p in pair_order(found)}
         lay = self.layout
         return {
             (a, b): lay.transitions(a, b) for a, b in self.pairs if lay.transitions(a, b).is_file()
         }
+
+    @functools.cached_property
+    def virtual_world(self) -> bool:
+        """Whether the run mapped the built-in virtual world (the page then carries a banner).
+
+        The summary's boolean ``virtual_world``; a summary without it falls back to the
+        ``virtual_world`` tag of the run's maps (``true``, any case). Neither: False.
+        """
+        flag = get(self.summary, "virtual_world")
+        if isinstance(flag, bool):
+            return flag
+        for path in reversed(list(self.run_maps().values())):
+            try:
+                with rasterio.open(path) as src:
+                    tag = src.tags().get("virtual_world")
+            except rasterio.errors.RasterioError as exc:
+                logger.warning("report: %s: %s", self.name(path), exc)
+                continue
+            if tag is not None:
+                return tag.strip().lower() == "true"
+        return False
 
     def is_stale(self, path: Path) -> bool:
         """True for a per-epoch or reference file this run did not make (left by an earlier run).
@@ -207,14 +261,19 @@ class Page:
             return years[0] not in epochs
         return False
 
-    def add(self, ident: str, title: str, build: Callable[[Page], str]) -> None:
-        """Build one section with ``build(self)``; a damaged input becomes a note in it."""
+    def add(self, ident: str, title: str, build: Callable[[Page], str | None]) -> None:
+        """Build one section with ``build(self)``; a damaged input becomes a note in it.
+
+        A builder returns None for a section that does not apply to this run (e.g. the
+        plausibility table of a run without one): the page then has no such section.
+        """
         try:
             body = build(self)
         except READ_ERRORS as exc:
             logger.warning("report section %r could not be built: %s", title, exc, exc_info=True)
             body = missing(f"this section could not be built ({esc(exc)})")
-        self.sections.append((ident, title, body))
+        if body is not None:
+            self.sections.append((ident, title, body))
 
     def name(self, path: Path) -> str:
         """How the page names a file of the run folder: relative to it, POSIX style."""
@@ -233,6 +292,14 @@ def render(page: Page, generated: str) -> str:
         else "grid unknown"
     )
     run_name = esc(page.layout.root.name)
+    banner = (
+        '<div class="banner" id="virtual-banner" role="note">VIRTUAL DATA — demonstration world'
+        "<span>Every map, site and number on this page comes from permamap's built-in virtual "
+        "world, not from observations: use it to learn the tool, never as permafrost figures."
+        "</span></div>"
+        if page.virtual_world
+        else ""
+    )
     nav = "".join(f'<a href="#{esc(i)}">{esc(t)}</a>' for i, t, _ in page.sections)
     body = "".join(
         f'<section id="{esc(i)}"><h2>{esc(t)}</h2>{b}</section>' for i, t, b in page.sections
@@ -247,6 +314,7 @@ def render(page: Page, generated: str) -> str:
 <style>{_CSS}</style>
 </head>
 <body>
+{banner}
 <header>
 <h1>Permafrost distribution and change</h1>
 <p>permamap {version} · epochs {esc(epochs)} · {grid_txt} · run folder

@@ -9,7 +9,7 @@ best score. :func:`cost_class` bins costs so that timing noise cannot flip the c
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,13 +18,14 @@ from threadpoolctl import threadpool_limits
 
 from ..models import Candidate
 from .backend import quiet
-from .metrics import GREATER_IS_BETTER
+from .metrics import GREATER_IS_BETTER, corrected_se
 
 __all__ = [
     "FREE_COST_S_PER_MILLION",
     "choose_within_noise",
     "cost_class",
     "measured_cost",
+    "paired_se",
     "pareto",
     "prediction_cost",
 ]
@@ -93,6 +94,12 @@ def choose_within_noise(
     the best option sets the band); ``order_by`` puts the preferred options first (cheapest,
     fewest features...). This is the cost-aware choice and the feature-subset choice.
 
+    When ``table`` has a column ``se_paired`` (each option's corrected SE of its fold-by-fold
+    difference to the best, :func:`paired_se`), each option gets its own band: options scored on
+    the same folds are compared by their paired difference, whose noise is far smaller than
+    either mean's when the folds differ a lot (spatial CV), so a clearly worse option is not
+    taken as "within noise" of the best.
+
     Examples
     --------
     >>> front = pd.DataFrame({"model": ["rf500", "rf50", "tree"], "mean": [0.913, 0.911, 0.85],
@@ -103,10 +110,39 @@ def choose_within_noise(
     sign = 1.0 if GREATER_IS_BETTER[metric] else -1.0
     score = sign * table["mean"]
     best = int(np.nanargmax(score.to_numpy()))
-    se = float(table["se"].iloc[best])
-    se = se if np.isfinite(se) else 0.0
-    eligible = table[score >= score.iloc[best] - n_se * se]
+    if "se_paired" in table:
+        band = table["se_paired"].fillna(0.0).to_numpy(dtype=float)
+    else:
+        se = float(table["se"].iloc[best])
+        band = np.full(len(table), se if np.isfinite(se) else 0.0)
+    eligible = table[score.to_numpy() >= score.iloc[best] - n_se * band]
     return eligible.sort_values(list(order_by), kind="stable").iloc[0]
+
+
+def paired_se(values: Mapping[Any, np.ndarray], metric: str, ratio: float) -> dict[Any, float]:
+    """Corrected SE of each option's per-fold difference to the best option (0 for the best).
+
+    ``values`` maps each option to its per-fold scores on the same folds, in the same order;
+    the best is the one with the best mean. The SE is Nadeau–Bengio's (:func:`corrected_se`) of
+    the differences, as in the corrected resampled t-test.
+
+    >>> paired_se({"a": np.array([0.9, 0.8, 0.95]), "b": np.array([0.88, 0.79, 0.92])},
+    ...           "accuracy", 0.25)["b"] > 0
+    True
+    """
+    sign = 1.0 if GREATER_IS_BETTER[metric] else -1.0
+    means = {
+        k: float(np.nanmean(v)) if np.isfinite(v).any() else -np.inf for k, v in values.items()
+    }
+    best = max(means, key=lambda k: sign * means[k])
+    out = {}
+    for k, v in values.items():
+        if k == best:
+            out[k] = 0.0
+            continue
+        se = corrected_se(np.asarray(values[best]) - np.asarray(v), ratio)
+        out[k] = se if np.isfinite(se) else float("nan")
+    return out
 
 
 def measured_cost(

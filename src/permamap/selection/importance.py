@@ -18,7 +18,7 @@ from sklearn.inspection import permutation_importance
 from ..cv import Splits
 from ..models import Candidate
 from .backend import quiet, run_tasks
-from .cost import choose_within_noise
+from .cost import choose_within_noise, paired_se
 from .data import TrainingData
 from .evaluation import evaluate_subset
 from .metrics import GREATER_IS_BETTER, SCORERS, fold_stats
@@ -127,10 +127,11 @@ def search_feature_subsets(
     *,
     n_jobs: int = -1,
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Incremental top-k by rank and forward selection, scored by spatial CV.
+    """Every factor alone, incremental top-k by rank and forward selection, scored by spatial CV.
 
     The chosen subset has the fewest features among those within ``choice_se`` SE of the best
-    subset; among equally small ones, the best score wins.
+    subset, each judged by the corrected SE of its fold-by-fold difference to the best
+    (``se_paired``, :func:`~.cost.paired_se`); among equally small ones, the best score wins.
 
     Returns
     -------
@@ -143,11 +144,13 @@ def search_feature_subsets(
     sign = 1.0 if GREATER_IS_BETTER[metric] else -1.0
     combos: list[dict[str, Any]] = []
     seen: dict[tuple[int, ...], dict[str, Any]] = {}
+    fold_values: dict[tuple[int, ...], np.ndarray] = {}
 
     def record(cols: tuple[int, ...], method: str) -> dict[str, Any]:
         key = tuple(sorted(cols))
         if key not in seen:
             vals = evaluate_subset(cand, params, X, y, cols, sel_splits, metric, n_jobs)
+            fold_values[key] = vals
             seen[key] = {
                 "features": [feats[j] for j in cols],
                 "scheme": "spatial",
@@ -159,6 +162,8 @@ def search_feature_subsets(
             combos.append(seen[key])
         return seen[key]
 
+    for j in range(len(feats)):  # every factor alone: the best single-factor model
+        record((j,), "single")
     for k in range(1, min(settings.topk_max or len(feats), len(feats)) + 1):
         record(tuple(order[:k]), "top_k")
     pool = order[: min(settings.forward_pool, len(feats))]
@@ -172,6 +177,10 @@ def search_feature_subsets(
             break
         current_score = scores[i]
         current.append(options[i])
+    # each subset against the best on the same folds (paired), not against the best's own SE
+    paired = paired_se(fold_values, metric, ratio)
+    for key, combo in seen.items():
+        combo["se_paired"] = paired[key]
     table = pd.DataFrame(combos)
     table["rank_score"] = -sign * table["mean"]
     pick = choose_within_noise(table, metric, settings.choice_se, ["n_features", "rank_score"])

@@ -20,6 +20,7 @@ __all__ = [
     "FINAL",
     "GREATER_IS_BETTER",
     "METRICS",
+    "METRIC_RANGE",
     "SCORERS",
     "SCORE_COLUMNS",
     "corrected_se",
@@ -33,6 +34,8 @@ __all__ = [
 
 METRICS = ("accuracy", "f1", "roc_auc", "pr_auc", "kappa", "brier")
 GREATER_IS_BETTER = {m: m != "brier" for m in METRICS}
+#: the values each metric can take; 95 % intervals are clipped to them
+METRIC_RANGE = {m: ((-1.0, 1.0) if m == "kappa" else (0.0, 1.0)) for m in METRICS}
 #: scikit-learn scorer of each metric (tuning and permutation importance).
 SCORERS: dict[str, Any] = {
     "accuracy": "accuracy",
@@ -110,7 +113,8 @@ def summarize_scores(scores: pd.DataFrame, ratios: Mapping[str, float]) -> pd.Da
     ``ratios`` maps scheme to the mean ``n_test / n_train`` of its folds
     (:meth:`Splits.test_train_ratio`).
     The interval is ``mean ± t(0.975, J-1) · SE`` with the Nadeau–Bengio corrected SE, because the
-    J fold scores of repeated CV are not independent.
+    J fold scores of repeated CV are not independent; it is clipped to the values the metric can
+    take (:data:`METRIC_RANGE`), so a PR-AUC interval never reaches past 1.
     """
     rows = []
     for (model, scheme, metric), g in scores.groupby(["model", "scheme", "metric"], sort=False):
@@ -120,7 +124,9 @@ def summarize_scores(scores: pd.DataFrame, ratios: Mapping[str, float]) -> pd.Da
         sd = float(ok.std(ddof=1)) if ok.size > 1 else float("nan")
         se = corrected_se(v, ratios.get(str(scheme), 0.25))
         half = float(stats.t.ppf(0.975, ok.size - 1) * se) if ok.size > 1 else float("nan")
-        rows.append((model, scheme, metric, mean, sd, se, mean - half, mean + half, ok.size))
+        lo, hi = METRIC_RANGE.get(str(metric), (-np.inf, np.inf))
+        low, high = max(mean - half, lo), min(mean + half, hi)
+        rows.append((model, scheme, metric, mean, sd, se, low, high, ok.size))
     return pd.DataFrame(
         rows, columns=["model", "scheme", "metric", "mean", "sd", "se", "ci_low", "ci_high", "n"]
     )

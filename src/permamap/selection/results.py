@@ -99,6 +99,15 @@ class FeatureSelection:
     features: list[str]
     timings: dict[str, float] = field(default_factory=dict)
 
+    def best_single(self, metric: str, greater_is_better: bool = True) -> str | None:
+        """The factor whose one-factor model scored best (None when no single factor was tested)."""
+        singles = [c for c in self.combinations if c.get("n_features") == 1]
+        sign = 1.0 if greater_is_better else -1.0
+        scored = [c for c in singles if c.get("metric") == metric and c["mean"] == c["mean"]]
+        if not scored:
+            return None
+        return str(max(scored, key=lambda c: sign * c["mean"])["features"][0])
+
 
 @dataclass(frozen=True, eq=False)
 class FinalModel:

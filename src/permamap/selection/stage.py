@@ -31,7 +31,7 @@ from ..cv import Splits
 from ..modelio import FeatureGuard, jsonable, package_versions, training_hash
 from ..models import Candidate, make_candidate
 from .backend import parallel_backend, quiet, stopwatch
-from .cost import choose_within_noise, cost_class, measured_cost, pareto
+from .cost import choose_within_noise, cost_class, measured_cost, paired_se, pareto
 from .data import TrainingData, make_splits, prepare_data, spatial_folds_of_rows, split_ratios
 from .evaluation import cv_scores, evaluate_subset, most_common_params
 from .importance import rank_importance, search_feature_subsets
@@ -178,6 +178,17 @@ def _choose(
     )
     front["cost_class"] = cost_class(front["cost_s_per_million"].to_numpy())
     front["neg_score"] = -sign * front["mean"]
+    # each candidate against the best on the same spatial folds (paired differences)
+    compared = comparison.scores
+    wide = compared[(compared["scheme"] == "spatial") & (compared["metric"] == metric)].pivot_table(
+        index=["repeat", "fold"], columns="model", values="value"
+    )
+    paired = paired_se(
+        {n: wide[n].to_numpy(dtype=float) for n in front["model"] if n in wide},
+        metric,
+        ratios["spatial"],
+    )
+    front["se_paired"] = [paired.get(n, np.nan) for n in front["model"]]
     choice = choose_within_noise(
         front, metric, settings.choice_se, ["cost_class", "neg_score", "model"]
     )
@@ -286,16 +297,22 @@ def score_final(
     data: TrainingData,
     splits: Mapping[str, Splits],
     choice: ModelChoice,
-    selected: FeatureSelection,
+    selected: FeatureSelection | Sequence[str],
     settings: ModelSettings,
     *,
     n_jobs: int = -1,
+    name: str = FINAL,
 ) -> pd.DataFrame:
-    """The chosen configuration scored under both schemes on the stage's folds (model :data:`FINAL`)."""
-    cols = [data.features.index(f) for f in selected.features]
+    """The chosen model on a feature subset, scored under both schemes on the stage's folds.
+
+    ``selected`` is the feature selection (rows named :data:`FINAL`) or any list of features (e.g.
+    the best single factor, with its own ``name``).
+    """
+    features = selected.features if isinstance(selected, FeatureSelection) else list(selected)
+    cols = [data.features.index(f) for f in features]
     with parallel_backend(settings, n_jobs):
         final_rows, _ = cv_scores(
-            FINAL,
+            name,
             choice.candidate.select(cols),
             {"random": choice.params, "spatial": choice.params},
             np.ascontiguousarray(data.X[:, cols]),
@@ -369,7 +386,9 @@ def train_final(
         "params": {
             k: v
             for k, v in final.get_params(deep=True).items()
-            if k.startswith("clf__") and not k.endswith("n_jobs")
+            # "deprecated" marks a parameter scikit-learn is retiring (LogisticRegression's
+            # penalty since 1.8): it says nothing about the fitted model
+            if k.startswith("clf__") and not k.endswith("n_jobs") and v != "deprecated"
         },
         "tuned_params": params,
         "categorical": categorical,
@@ -494,6 +513,20 @@ def model_stage(
         stop = stopwatch(timings, "final_cv")
         final_scores = score_final(data, splits, choice, selected, settings, n_jobs=n_jobs)
         stop()
+        single = selected.best_single(metric, GREATER_IS_BETTER[metric])
+        single_block: dict[str, Any] | None = None
+        if single is not None:
+            stop = stopwatch(timings, "single_factor_cv")
+            single_scores = score_final(
+                data, splits, choice, [single], settings, n_jobs=n_jobs, name=f"single:{single}"
+            )
+            summ_single = summarize_scores(single_scores, split_ratios(splits))
+            single_block = {
+                "model": choice.name,
+                "factor": single,
+                **{s: cv_block(summ_single, s, ("mean", "sd")) for s in splits},
+            }
+            stop()
     final = train_final(
         data,
         splits,
@@ -512,6 +545,7 @@ def model_stage(
         "model": choice.name,
         "features": final.features,
         **{s: cv_block(final.summary, s, ("mean", "sd")) for s in splits},
+        "best_single_factor": single_block,
     }
     timings["total"] = round(time.perf_counter() - t_all, 2)
     rnd, spt = summ["random"].get(metric, {}), summ["spatial"].get(metric, {})
@@ -531,7 +565,10 @@ def model_stage(
         card=final.card,
         summary=jsonable(summ),
         scores=scores,
-        selection=selection_record(comparison, choice, selected, splits, settings),
+        selection={
+            **selection_record(comparison, choice, selected, splits, settings),
+            "best_single_factor": jsonable(single_block),
+        },
         timings=timings,
         aoa=final.aoa,
     )
