@@ -496,7 +496,7 @@ def console_lines(summary: dict[str, Any]) -> list[str]:
         out.append(
             f"{'ok ' if row['inside'] else 'OFF'} {row['quantity']}"
             + (f" {row['epoch']}" if row.get("epoch") else "")
-            + f": {row['value'] / scale:.2f} {unit} (expected {row['low'] / scale:g}-"
+            + f": {row['value'] / scale:.2f} {unit} (expected {row['low'] / scale:g} to "
             f"{row['high'] / scale:g})"
         )
     return out

@@ -1,0 +1,57 @@
+"""Choosing within noise by paired fold differences: a clearly worse option is not 'within noise'."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from permamap.selection.cost import choose_within_noise, paired_se
+from permamap.selection.metrics import corrected_se
+from permamap.selection.results import FeatureSelection
+
+# Ten folds that differ a lot (spatial CV): the cheap option is 0.02 worse on every fold.
+BEST = np.array([0.99, 0.80, 0.95, 0.70, 0.90, 0.85, 0.97, 0.75, 0.92, 0.88])
+CHEAP = BEST - 0.02 + np.array([0.002, -0.002] * 5)
+
+
+def test_paired_se_is_the_corrected_se_of_the_differences() -> None:
+    se = paired_se({"best": BEST, "cheap": CHEAP}, "accuracy", 0.25)
+    assert se["best"] == 0.0
+    assert se["cheap"] == pytest.approx(corrected_se(BEST - CHEAP, 0.25))
+    assert se["cheap"] < 0.01 < corrected_se(BEST, 0.25)  # pairing removes the fold-to-fold spread
+
+
+def test_a_consistently_worse_option_is_outside_the_paired_band_but_inside_the_unpaired() -> None:
+    front = pd.DataFrame(
+        {
+            "model": ["best", "cheap"],
+            "mean": [BEST.mean(), CHEAP.mean()],
+            "se": [corrected_se(BEST, 0.25), corrected_se(CHEAP, 0.25)],
+            "cost": [10.0, 1.0],
+        }
+    )
+    assert choose_within_noise(front, "accuracy", 1.0, ["cost"])["model"] == "cheap"
+    paired = paired_se({"best": BEST, "cheap": CHEAP}, "accuracy", 0.25)
+    front["se_paired"] = [paired["best"], paired["cheap"]]
+    assert choose_within_noise(front, "accuracy", 1.0, ["cost"])["model"] == "best"
+
+
+def test_lower_is_better_metrics_pick_the_smallest_mean_as_best() -> None:
+    se = paired_se(
+        {"a": np.array([0.1, 0.2, 0.15]), "b": np.array([0.05, 0.1, 0.1])}, "brier", 0.25
+    )
+    assert se["b"] == 0.0 and se["a"] > 0
+
+
+def test_best_single_factor_comes_from_the_one_factor_subsets() -> None:
+    combos = [
+        {"features": ["maat"], "n_features": 1, "metric": "accuracy", "mean": 0.90},
+        {"features": ["snow_days"], "n_features": 1, "metric": "accuracy", "mean": 0.93},
+        {"features": ["maat", "soc"], "n_features": 2, "metric": "accuracy", "mean": 0.96},
+        {"features": ["soc"], "n_features": 1, "metric": "accuracy", "mean": float("nan")},
+    ]
+    sel = FeatureSelection(importance=[], combinations=combos, features=["maat", "soc"])
+    assert sel.best_single("accuracy") == "snow_days"
+    assert sel.best_single("accuracy", greater_is_better=False) == "maat"
+    assert sel.best_single("brier") is None
