@@ -189,7 +189,7 @@ def map_cmd(
     if dry_run:
         click.echo(map_dry_run(cfg, trained, stacks))
         return
-    maps = map_stage(cfg, trained, stacks, progress=ctx.obj["progress"])
+    maps = map_stage(cfg, trained, stacks, progress=ctx.obj["progress"], virtual=cfg.is_demo)
     for path in maps.values():
         click.echo(str(path))
 

@@ -311,6 +311,7 @@ def map_stage(
             n_jobs=None if cfg.n_jobs < 1 else cfg.n_jobs,
             scheduler=cfg.scheduler,
             extra_tags=VIRTUAL_TAGS if virtual else None,
+            calibration=trained.card.get("calibration"),
         )
     return maps
 

@@ -234,3 +234,20 @@ def test_number_formats() -> None:
         "-1.234×10⁻⁵",
     ]
     assert km2(999_999.6) == "1,000,000 km²" and km2(1_000_000.0) == "1.00 M km²"
+
+
+def test_model_card_says_which_probabilities_the_maps_carry(tmp_path: Path) -> None:
+    lay = RunLayout(tmp_path)
+    lay.model_card.parent.mkdir(parents=True)
+    scores = {"none": {"log_loss": 0.19913, "brier": 0.062877, "ece": 0.0300599}}
+    for method, said in (
+        ("none", "the model's own probabilities"),
+        ("isotonic", "isotonic-calibrated"),
+    ):
+        cal = {"method": method, "criterion": "log-loss", "cross_fitted": scores,
+               "table_p": [0.0, 1.0], "table_calibrated": [0.0, 1.0]}  # fmt: skip
+        lay.model_card.write_text(json.dumps({**CARD, "calibration": cal}))
+        html = section_model_card(Page(lay, "none", 60))
+        assert "<h3>Probability calibration</h3>" in html and said in html
+        assert '<td>none</td><td class="num">0.1991</td>' in html
+        assert "table_calibrated" not in html  # the lookup table stays in the JSON

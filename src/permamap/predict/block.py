@@ -17,6 +17,7 @@ from ..aoa import AOAReference
 from ..contracts import AOA_BAND, MAP_BANDS, MAP_NODATA
 from ..errors import DataError
 from ..inference import Predictor, ReferencePredictor
+from ..selection.calibration import Calibrator
 
 __all__ = ["map_bands", "predict_block"]
 
@@ -40,6 +41,7 @@ def predict_block(
     threshold: float = 0.5,
     *,
     aoa: AOAReference | None = None,
+    calibration: Calibrator | None = None,
 ) -> np.ndarray:
     """Predict one ``(band, row, col)`` block of factors; return uint8 ``(n_bands, row, col)``.
 
@@ -54,6 +56,9 @@ def predict_block(
         Probability from which a cell is classed as permafrost.
     aoa : AOAReference, optional
         When given, a fourth band ``aoa`` (1 inside, 0 outside) is added.
+    calibration : Calibrator, optional
+        Maps the model's probability to the calibrated one before the class, probability and
+        (non-forest) uncertainty bands are made (:mod:`permamap.selection.calibration`).
 
     Returns
     -------
@@ -79,6 +84,8 @@ def predict_block(
         return out
     x = np.ascontiguousarray(block[:, valid].T)
     proba, spread = predictor.predict_stats(x)
+    if calibration is not None:
+        proba = calibration.apply(proba)
     out[0][valid] = (proba >= threshold).astype(np.uint8)
     out[1][valid] = np.rint(proba * 100.0).astype(np.uint8)
     if spread is not None:

@@ -20,6 +20,8 @@ band was computed (see :mod:`permamap.predict.block`).
 from __future__ import annotations
 
 import errno
+import hashlib
+import json
 import logging
 import os
 import time
@@ -37,6 +39,7 @@ from ..errors import DataError
 from ..fileio import check_on_grid, open_tiled, scratch_path, to_cog
 from ..grid import Grid
 from ..inference import Predictor, compile_model
+from ..selection.calibration import Calibrator
 from .block import map_bands
 from .store import OutputWriteError, TileStore, fingerprint
 from .tiles import TileJob, run_tiles
@@ -96,6 +99,7 @@ def predict_map(
     predictor: Predictor | None = None,
     keep_tiles: bool = False,
     extra_tags: Mapping[str, str] | None = None,
+    calibration: Mapping[str, Any] | None = None,
 ) -> Path:
     """Predict the map for one epoch tile by tile and write ``out`` as a COG, resumably.
 
@@ -135,6 +139,9 @@ def predict_map(
         Keep the tile store after assembly (for debugging).
     extra_tags : mapping of str to str, optional
         More dataset tags, e.g. ``virtual_world=true`` on maps of the demonstration world.
+    calibration : mapping, optional
+        The model card's ``calibration`` entry: the probability band carries the calibrated
+        probability (tag ``probability_calibration``).
 
     Returns
     -------
@@ -188,6 +195,16 @@ def predict_map(
         ),
     }
     tags.update(extra_tags or {})
+    calibrator = Calibrator.from_dict(dict(calibration)) if calibration else None
+    if calibrator is not None and calibrator.method != "none":
+        tags["probability_calibration"] = (
+            f"{calibrator.method} on spatial-CV out-of-fold predictions (model card: calibration)"
+        )
+        tags["calibration_table_sha"] = hashlib.sha256(
+            json.dumps([calibrator.x, calibrator.y]).encode()
+        ).hexdigest()[:16]
+    else:
+        calibrator = None
     if aoa is not None:
         tags.update(
             aoa_values=f"1=inside,0=outside,{MAP_NODATA}=nodata",
@@ -203,7 +220,12 @@ def predict_map(
         )
     )
     job = TileJob(
-        stack=stack, features=features, store=store, threshold=threshold, n_bands=len(bands)
+        stack=stack,
+        features=features,
+        store=store,
+        threshold=threshold,
+        n_bands=len(bands),
+        calibration=calibrator,
     )
     counts = run_tiles(
         predictor,

@@ -23,6 +23,7 @@ from ..aoa import AOAReference
 from ..covariates.stack import read_stack
 from ..errors import PermamapError
 from ..inference import Predictor
+from ..selection.calibration import Calibrator
 from .block import predict_block
 from .store import TileStore, window_key
 
@@ -40,6 +41,7 @@ class TileJob:
     store: TileStore
     threshold: float
     n_bands: int
+    calibration: Calibrator | None = None
 
 
 def predict_tile(
@@ -54,7 +56,9 @@ def predict_tile(
     if not np.isfinite(block).all(axis=0).any():
         job.store.write(w, None)
         return "empty"
-    job.store.write(w, predict_block(predictor, block, job.threshold, aoa=aoa))
+    job.store.write(
+        w, predict_block(predictor, block, job.threshold, aoa=aoa, calibration=job.calibration)
+    )
     return "written"
 
 

@@ -56,6 +56,7 @@ _CARD_SHOWN = frozenset(
         "versions",
         "seed",
         "settings",
+        "calibration",
     }
 )
 # What the entries of the card's cv_protocol.spatial mean (kNNDM, Linnenbrink et al. 2024).
@@ -430,6 +431,48 @@ def _params(card: Mapping[str, Any]) -> str:
     return "<h3>Hyper-parameters</h3>" + _kv_table(rows, "model-card-params")
 
 
+def _calibration(cal: Mapping[str, Any]) -> str:
+    """Which probability map the maps use, the spatial-CV evidence and the reliability bins."""
+    method = str(cal.get("method", "?"))
+    said = (
+        "the maps carry the model's own probabilities (no calibrator beat them)"
+        if method == "none"
+        else f"the maps' probability band carries {esc(method)}-calibrated probabilities"
+    )
+    scores = cal.get("cross_fitted") or {}
+    rows = pd.DataFrame(
+        [
+            {"map": m, "log-loss": v.get("log_loss"), "Brier": v.get("brier"), "ECE": v.get("ece")}
+            for m, v in scores.items()
+        ]
+    )
+    out = [
+        "<h3>Probability calibration</h3>",
+        f"<p>{said}. Chosen by {esc(cal.get('criterion', ''))}, each map fitted on the other "
+        "spatial folds' out-of-fold predictions and scored on the held-out fold.</p>",
+    ]
+    if len(rows):
+        out.append(table(rows, formats={c: sig for c in ("log-loss", "Brier", "ECE")}))
+    before = pd.DataFrame(cal.get("reliability_before") or [])
+    if len(before):
+        before = before.assign(
+            bin=[
+                f"{lo:.1f}–{hi:.1f}"
+                for lo, hi in zip(before["bin_low"], before["bin_high"], strict=True)
+            ]
+        )
+        out.append(
+            "<details><summary>Reliability of the out-of-fold probabilities</summary>"
+            + table(
+                before[["bin", "n", "mean_p", "observed"]],
+                formats={"mean_p": sig, "observed": sig},
+                headers={"mean_p": "mean predicted p", "observed": "observed share permafrost"},
+            )
+            + "</details>"
+        )
+    return "".join(out)
+
+
 def section_model_card(page: Page) -> str:
     """The model card (``models/model_card.json``) as readable tables.
 
@@ -455,6 +498,8 @@ def section_model_card(page: Page) -> str:
     if proto:
         out.append("<h3>Cross-validation protocol</h3>" + _protocol(proto))
     out.append(_params(card))
+    if isinstance(card.get("calibration"), Mapping):
+        out.append(_calibration(card["calibration"]))
     versions = card.get("versions")
     if isinstance(versions, Mapping):
         out.append(

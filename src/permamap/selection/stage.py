@@ -31,9 +31,10 @@ from ..cv import Splits
 from ..modelio import FeatureGuard, jsonable, package_versions, training_hash
 from ..models import Candidate, make_candidate
 from .backend import parallel_backend, quiet, stopwatch
+from .calibration import Calibrator, calibrate
 from .cost import choose_within_noise, cost_class, measured_cost, paired_se, pareto
 from .data import TrainingData, make_splits, prepare_data, spatial_folds_of_rows, split_ratios
-from .evaluation import cv_scores, evaluate_subset, most_common_params
+from .evaluation import cv_scores, evaluate_subset, fit_predict, most_common_params
 from .importance import rank_importance, search_feature_subsets
 from .metrics import (
     FINAL,
@@ -325,6 +326,31 @@ def score_final(
     return pd.DataFrame(final_rows, columns=SCORE_COLUMNS)
 
 
+def calibration_of(
+    data: TrainingData,
+    splits: Mapping[str, Splits],
+    choice: ModelChoice,
+    features: Sequence[str],
+) -> tuple[Calibrator, dict[str, Any]]:
+    """Out-of-fold probabilities of the final configuration (first spatial repeat), calibrated.
+
+    See :mod:`permamap.selection.calibration`; ``none`` wins unless a calibrator lowers the
+    cross-fitted spatial-CV log-loss.
+    """
+    cols = [data.features.index(f) for f in features]
+    cand = choice.candidate.select(cols)
+    X, y = np.ascontiguousarray(data.X[:, cols]), data.y
+    folds = np.asarray(splits["spatial"].folds)[0]
+    p = np.full(len(y), np.nan)
+    for f in np.unique(folds):
+        test, train = np.flatnonzero(folds == f), np.flatnonzero(folds != f)
+        got = fit_predict(cand.build(choice.params), X, y, train, test)
+        if got is not None:
+            p[test] = got
+    ok = np.isfinite(p)
+    return calibrate(p[ok], y[ok], folds[ok])
+
+
 def train_final(
     data: TrainingData,
     splits: Mapping[str, Splits],
@@ -378,6 +404,9 @@ def train_final(
     )
     stop()
     categorical = {f: data.classes(f) for f in chosen if f in data.categorical}
+    stop = stopwatch(timings, "calibration")
+    calibrator, evidence = calibration_of(data, splits, choice, chosen)
+    stop()
 
     y_all = data.y_all
     card = {
@@ -410,6 +439,7 @@ def train_final(
             "figures are mildly optimistic; the comparison rows in cv_scores.csv "
             "(model = the candidate name) are the reference",
         },
+        "calibration": {**calibrator.to_dict(), **evidence},
         "prediction_s_per_million_cells": choice.cost_s_per_million,
         "versions": package_versions(),
         "seed": random_state,
