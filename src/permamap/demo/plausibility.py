@@ -23,6 +23,7 @@ from typing import Any
 
 import rasterio
 
+from ..contracts import DEFAULT_TILE
 from ..grid import Grid
 
 __all__ = ["TIBETAN_PLATEAU", "plausibility", "tibetan_plateau_km2"]
@@ -47,7 +48,7 @@ def tibetan_plateau_km2(map_path: Path, stack_path: Path, grid: Grid) -> float:
     total = 0.0
     with rasterio.open(map_path) as m, rasterio.open(stack_path) as st:
         band = list(st.descriptions).index("elevation") + 1
-        for win in grid.tiles((512, 512)):
+        for win in grid.tiles(DEFAULT_TILE):
             lon, lat = grid.lon_centers(win), grid.lat_centers(win)
             cols = (lon >= w) & (lon <= e)
             rows = (lat >= s) & (lat <= n)
@@ -117,13 +118,12 @@ def plausibility(
     pairs = []
     for t in summary_change.get("transitions", []):
         if (int(t["from_epoch"]), int(t["to_epoch"])) in consecutive:
-            aggraded = t.get("aggraded_km2", t.get("aggregated_km2", 0.0))
             pairs.append(
                 {
                     "from_epoch": int(t["from_epoch"]),
                     "to_epoch": int(t["to_epoch"]),
                     "degraded_km2": float(t["degraded_km2"]),
-                    "aggraded_km2": float(aggraded),
+                    "aggraded_km2": float(t["aggraded_km2"]),
                 }
             )
     decline = float("nan")

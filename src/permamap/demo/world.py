@@ -134,7 +134,11 @@ class VirtualWorld:
         self, lon: np.ndarray, lat: np.ndarray, epoch: int, window: int = 9
     ) -> tuple[np.ndarray, np.ndarray]:
         """Window-mean monthly temperature and precipitation ``(12, ...)`` at points."""
-        elev = layers.elevation_m(lon, lat)
+        return self._window_climate(lon, lat, layers.elevation_m(lon, lat), epoch, window)
+
+    def _window_climate(
+        self, lon: np.ndarray, lat: np.ndarray, elev: np.ndarray, epoch: int, window: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         ct, cp = self._climate_inputs(lon, lat, elev)
         return climate.window_climatology(
             self.settings.seed, self.window_years(epoch, window), lon, lat, ct, cp
@@ -166,10 +170,7 @@ class VirtualWorld:
         dy_m = grid.res * (M_PER_DEGREE / 1000.0) * 1000.0
         dx_m = dy_m * np.cos(np.radians(lat_h[:, 0]))
         terrain = fx.terrain_factors(elev_h, dx_m, dy_m)
-        ct, cp = self._climate_inputs(lon, lat, elev)
-        t, p = climate.window_climatology(
-            self.settings.seed, self.window_years(epoch, window_years), lon, lat, ct, cp
-        )
+        t, p = self._window_climate(lon, lat, elev, epoch, window_years)
         values = {
             **fx.climate_factors(t, p),
             "snow_days": fx.snow_cover_days(t, p),
@@ -191,12 +192,13 @@ class VirtualWorld:
     ) -> ground.GroundInputs:
         """What the ground-thermal rule reads at points (see :mod:`permamap.demo.ground`)."""
         lon, lat = np.broadcast_arrays(np.asarray(lon, float), np.asarray(lat, float))
-        t, p = self.climate_at(lon, lat, epoch, window_years)
+        elev = layers.elevation_m(lon, lat)
+        t, p = self._window_climate(lon, lat, elev, epoch, window_years)
         slope, northness = ground.terrain_at(lon, lat, layers.elevation_m)
         return ground.GroundInputs(
             t=t,
             p=p,
-            elevation=layers.elevation_m(lon, lat),
+            elevation=elev,
             slope=slope,
             northness=northness,
             clay=layers.soil_percent("clay", lon, lat),
