@@ -5,7 +5,9 @@ the full 30 arc-second grid, then
 
 1. predicts the whole epoch with the model the demo selected (``out/demo/models``; a 100-tree
    depth-16 random forest, the demo's forest candidate, when no demo run exists) — reading
-   factors, predicting, writing the tiles and the COG included;
+   factors, predicting, writing the tiles and the COG included; then the same model with its
+   uncertainty (AOA, the bootstrap ensemble's band and member-classes file, the expected-accuracy
+   band) and the cost ratio between the two (issue 12: at most 2×);
 2. times every inference route for the 500-tree reference forest (no depth limit, 10 factors) on
    a sample of the same tiles: scikit-learn ``predict_proba`` and each compiled kernel, with and
    without de-duplication of quantised rows; each checked against scikit-learn (max abs diff);
@@ -265,6 +267,24 @@ def time_routes(model: Any, X: np.ndarray, n_jobs: int) -> list[dict[str, Any]]:
     return routes
 
 
+def uncertainty_inputs(demo: RunLayout) -> dict[str, Any] | None:
+    """The demo run's AOA, ensemble, calibration and error profile (None without a demo run)."""
+    from permamap.modelio import load_artefact
+    from permamap.selection.ensemble import Ensemble
+    from permamap.selection.errorprofile import ErrorProfile
+
+    if not (demo.model.is_file() and demo.ensemble.is_file()):
+        return None
+    art = load_artefact(demo.model, demo.model_card)
+    prof = art.card.get("error_profile")
+    return {
+        "aoa": art.aoa,
+        "members": Ensemble.load(demo.ensemble),
+        "calibration": art.card.get("calibration"),
+        "error_profile": ErrorProfile.from_dict(prof) if prof and art.aoa is not None else None,
+    }
+
+
 def _map_run(
     model: Any,
     features: list[str],
@@ -275,7 +295,9 @@ def _map_run(
     n_jobs: int,
     progress: bool,
     predictor: Any = None,
+    **extra: Any,
 ) -> dict[str, Any]:
+    """One map run (``extra`` goes to :func:`predict_map`: aoa, members, error_profile...)."""
     predictor = predictor if predictor is not None else compile_model(model, len(features))
     with peak_rss() as mem:
         t = time.perf_counter()
@@ -291,6 +313,7 @@ def _map_run(
             progress=progress,
             n_jobs=n_jobs,
             predictor=predictor,
+            **extra,
         )
         seconds = time.perf_counter() - t
     with rasterio.open(out) as ds:
@@ -399,6 +422,31 @@ def run(
     )
 
     _save(out_dir, result)
+
+    # 1b. the same model with its uncertainty: AOA + ensemble band + member classes + expected accuracy
+    unc = uncertainty_inputs(RunLayout(Path("out/demo")))
+    if unc is not None:
+        full = _map_run(
+            model,
+            features,
+            stack,
+            grid,
+            out_dir / "maps" / f"permafrost_{EPOCH}_demo_uncertainty.tif",
+            name,
+            n_jobs,
+            progress,
+            members_out=out_dir / "maps" / "members" / f"members_{EPOCH}.tif",
+            **unc,
+        )
+        full["cost_ratio"] = round(full["seconds"] / demo_run["seconds"], 2)
+        full["n_members"] = unc["members"].n_members
+        result["demo_model_uncertainty"] = full
+        echo(
+            f"demo model with uncertainty ({full['n_members']} members, AOA, expected accuracy): "
+            f"{full['seconds']:.0f} s = {full['cost_ratio']:.2f} x the plain map, "
+            f"peak {full['peak_rss_mb']:.0f} MB"
+        )
+        _save(out_dir, result)
 
     # 2. the reference forest: every route on a sample of the same tiles
     n_trees = 100 if quick else 500

@@ -167,7 +167,13 @@ def test_map_dry_run_and_remap_from_the_saved_model(small_run: tuple[Path, str])
     assert "cells" in dry.output and "tiles" in dry.output and "memory" in dry.output
     with rasterio.open(out / "maps/permafrost_2020.tif") as ds:
         first = ds.read()
-        assert ds.descriptions == ("class", "probability", "uncertainty", "aoa")
+        assert ds.descriptions == (
+            "class",
+            "probability",
+            "uncertainty",
+            "aoa",
+            "expected_accuracy",
+        )
     (out / "maps/permafrost_2020.tif").unlink()
     again = runner.invoke(main, ["-q", "map", str(cfg), "--jobs", "1"], catch_exceptions=False)
     assert again.exit_code == 0, again.output

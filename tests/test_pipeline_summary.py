@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from permamap.contracts import MAP_NODATA, TRUTH_NODATA
+from permamap.demo.truthcheck import truth_check
 from permamap.fileio import open_tiled
 from permamap.grid import Grid
-from permamap.pipeline import console_lines, truth_agreement
+from permamap.pipeline import console_lines
 
 
 def _write(path: Path, grid: Grid, data: np.ndarray, nodata: int) -> Path:
@@ -28,7 +29,8 @@ def test_agreement_is_the_share_of_mapped_land_area_not_of_cells(tmp_path: Path)
     true[-1, 1] = TRUTH_NODATA  # one cell off land
     m = _write(tmp_path / "map.tif", grid, pred, MAP_NODATA)
     t = _write(tmp_path / "truth.tif", grid, true, TRUTH_NODATA)
-    agreement, coverage = truth_agreement({2000: m}, {2000: t}, grid, (16, 2))
+    checked = truth_check({2000: m}, {2000: t}, grid, (16, 2))
+    agreement, coverage = checked.agreement, checked.coverage
     area = grid.cell_area_km2()
     land = true != TRUTH_NODATA
     mapped = land & (pred != MAP_NODATA)

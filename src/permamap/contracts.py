@@ -17,8 +17,11 @@ __all__ = [
     "CHANGE_NODATA",
     "CLASS_NODATA",
     "DEFAULT_TILE",
+    "EXPECTED_ACCURACY_BAND",
     "MAP_BANDS",
     "MAP_NODATA",
+    "MAX_MEMBERS",
+    "MEMBER_CLASSES_BAND",
     "M_PER_DEGREE",
     "TRUTH_NODATA",
 ]
@@ -31,10 +34,21 @@ CLASS_NODATA = MAP_NODATA
 
 MAP_BANDS: tuple[str, ...] = ("class", "probability", "uncertainty")
 """Bands every map carries, in order: class (1 permafrost, 0 not), probability (percent 0–100),
-uncertainty (percent 0–100)."""
+uncertainty (percentage points 0–50: 100 × the standard deviation of the calibrated probabilities
+of a spatial block-bootstrap ensemble of the model; 255 when no ensemble was given)."""
 
 AOA_BAND = "aoa"
 """Fourth band, written when the model carries an area-of-applicability reference (1 inside, 0 outside)."""
+
+EXPECTED_ACCURACY_BAND = "expected_accuracy"
+"""Fifth band, written with an error profile (needs the AOA): expected accuracy in percent (0–100)."""
+
+MEMBER_CLASSES_BAND = "member_classes"
+"""The one uint32 band of ``maps/members/members_<year>.tif``: bit k set = ensemble member k says
+permafrost (its calibrated probability reaches the map's threshold); 0 where the map has no data."""
+
+MAX_MEMBERS = 32
+"""Most ensemble members a member-classes file can hold (one bit each in a uint32)."""
 
 CHANGE_NODATA = 255
 """No-data value of a change map (``change/change_<a>_<b>.tif``): no data in either epoch."""

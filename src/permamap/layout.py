@@ -9,9 +9,11 @@ pipeline, the CLI, the report and ``permamap map`` ask it for paths instead of j
       report.html
       sites/       sites.parquet, qc_report.csv, input/ (files a site reader rendered)
       covariates/  stack_<year>.tif, factors.csv
-      models/      feature_table.parquet, cv_scores.csv, selection.json, model.skops, model_card.json
-      maps/        permafrost_<year>.tif  (.tiles_permafrost_<year>/ while being predicted)
-      change/      area_by_epoch.csv, transitions_<a>_<b>.csv, change_<a>_<b>.tif,
+      models/      feature_table.parquet, cv_scores.csv, selection.json, model.skops, model_card.json,
+                   ensemble.skops (the bootstrap refits behind the uncertainty band)
+      maps/        permafrost_<year>.tif  (.tiles_permafrost_<year>/ while being predicted),
+                   members/members_<year>.tif + .json (each ensemble member's class, one bit each)
+      change/      area_by_epoch.csv, area_intervals.csv, transitions_<a>_<b>.csv, change_<a>_<b>.tif,
                    reference_on_grid.tif, reference_comparison.csv, reference_confusion_<year>.csv
       truth/       permafrost_truth_<year>.tif  (virtual world only)
 
@@ -36,6 +38,7 @@ __all__ = ["RunLayout"]
 _PER_EPOCH = {
     "stack": ("covariates", "stack_{year}.tif"),
     "map": ("maps", "permafrost_{year}.tif"),
+    "members": ("maps/members", "members_{year}.tif"),
     "transitions": ("change", "transitions_{a}_{b}.csv"),
     "change_map": ("change", "change_{a}_{b}.tif"),
     "reference_confusion": ("change", "reference_confusion_{year}.csv"),
@@ -147,6 +150,10 @@ class RunLayout:
     def model_card(self) -> Path:
         return self.models_dir / "model_card.json"
 
+    @property
+    def ensemble(self) -> Path:
+        return self.models_dir / "ensemble.skops"
+
     # ------------------------------------------------------------------ maps
     @property
     def maps_dir(self) -> Path:
@@ -154,6 +161,9 @@ class RunLayout:
 
     def map(self, epoch: int) -> Path:
         return self._per_epoch("map", year=epoch)
+
+    def members(self, epoch: int) -> Path:
+        return self._per_epoch("members", year=epoch)
 
     def find_maps(self) -> dict[int, Path]:
         """Epoch → map of every ``permafrost_<year>.tif`` present in ``maps/``, in epoch order."""
@@ -180,6 +190,10 @@ class RunLayout:
     @property
     def area_by_epoch(self) -> Path:
         return self.change_dir / "area_by_epoch.csv"
+
+    @property
+    def area_intervals(self) -> Path:
+        return self.change_dir / "area_intervals.csv"
 
     def transitions(self, a: int, b: int) -> Path:
         return self._per_epoch("transitions", a=a, b=b)

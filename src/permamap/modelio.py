@@ -283,11 +283,14 @@ class ModelArtefact:
     aoa : AOAReference or None
         The area-of-applicability reference fitted with the model (None for artefacts saved
         without one).
+    ensemble : Ensemble or None
+        The bootstrap refits (:mod:`permamap.selection.ensemble`), saved beside the model.
     """
 
     model: FeatureGuard
     card: dict[str, Any]
     aoa: AOAReference | None = None
+    ensemble: Any = None
 
 
 def _card_beside(model_path: Path) -> Path:

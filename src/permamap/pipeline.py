@@ -11,24 +11,24 @@ maps) are streamed by their stage, tile by tile, into the paths the layout names
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import rasterio
 from rasterio.windows import Window
 from tqdm.auto import tqdm
 
 from . import __version__
 from .change import ChangeResult, change_stage
 from .config import RunConfig
-from .contracts import MAP_NODATA, TRUTH_NODATA
+from .contracts import TRUTH_NODATA
 from .covariates.catalogue import write_catalogue
 from .covariates.combined import CombinedSource
 from .covariates.stack import (
@@ -39,6 +39,7 @@ from .covariates.stack import (
     stack_names,
 )
 from .demo.plausibility import plausibility, tibetan_plateau_km2
+from .demo.truthcheck import TRUTH_BANDS, extent_in_interval, truth_check, truth_tile
 from .features import feature_table
 from .fileio import (
     atomic_write_bytes,
@@ -56,6 +57,8 @@ from .modelio import ModelArtefact, load_artefact, save_model
 from .predict import estimate_map, predict_map
 from .runfolder import claim, mark, stage_done
 from .selection import ModelSettings, ModelStageResult, model_stage
+from .selection.ensemble import Ensemble
+from .selection.errorprofile import ErrorProfile
 from .sites import build_sites, write_sites
 from .sites.inputs import SiteReadContext, read_site_inputs
 
@@ -77,12 +80,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-class TruthSource(Protocol):
-    """A covariate source that also knows the true map (the virtual world)."""
-
-    def truth(self, grid: Grid, epoch: int, window: Window, window_years: int) -> np.ndarray: ...
 
 
 # ================================================================== covariates
@@ -261,6 +258,8 @@ def write_model_outputs(layout: RunLayout, table: pd.DataFrame, result: ModelSta
     write_csv(result.scores, layout.cv_scores)
     write_json(layout.selection, result.selection, allow_nan=False, newline=True)
     save_model(result.model, result.card, layout.model, layout.model_card, aoa=result.aoa)
+    if result.ensemble is not None:
+        result.ensemble.save(layout.ensemble)
 
 
 def load_trained(cfg: RunConfig) -> ModelArtefact:
@@ -270,6 +269,10 @@ def load_trained(cfg: RunConfig) -> ModelArtefact:
     band, and the user is told so.
     """
     trained = load_artefact(cfg.layout.model, cfg.layout.model_card)
+    if trained.card.get("ensemble"):
+        # the card says the model has bootstrap refits: they must be there (Ensemble.load
+        # names the file and the fix)
+        trained = dataclasses.replace(trained, ensemble=Ensemble.load(cfg.layout.ensemble))
     if trained.aoa is None:
         log.warning(
             "%s holds no area-of-applicability reference (saved by an older permamap): the maps "
@@ -281,6 +284,12 @@ def load_trained(cfg: RunConfig) -> ModelArtefact:
 
 # ================================================================== maps
 VIRTUAL_TAGS = {"virtual_world": "true", "data": "VIRTUAL DATA - demonstration world"}
+
+
+def _error_profile(trained: ModelArtefact) -> ErrorProfile | None:
+    """The card's error profile (it needs the AOA's dissimilarity index), or None."""
+    d = trained.card.get("error_profile")
+    return ErrorProfile.from_dict(d) if d and trained.aoa is not None else None
 
 
 def map_stage(
@@ -296,6 +305,7 @@ def map_stage(
     ``virtual``: the inputs are the demonstration world; the maps carry :data:`VIRTUAL_TAGS`.
     """
     maps = {}
+    profile = _error_profile(trained)
     for epoch in cfg.epochs:
         maps[epoch] = predict_map(
             trained.model,
@@ -312,6 +322,9 @@ def map_stage(
             scheduler=cfg.scheduler,
             extra_tags=VIRTUAL_TAGS if virtual else None,
             calibration=trained.card.get("calibration"),
+            members=trained.ensemble,
+            members_out=cfg.layout.members(epoch) if trained.ensemble is not None else None,
+            error_profile=profile,
         )
     return maps
 
@@ -326,13 +339,20 @@ def map_dry_run(cfg: RunConfig, trained: ModelArtefact, stacks: dict[int, Path])
         tile_shape=cfg.tile_shape,
         n_jobs=None if cfg.n_jobs < 1 else cfg.n_jobs,
         aoa=trained.aoa,
+        members=trained.ensemble,
+        member_classes=trained.ensemble is not None,
+        error_profile=_error_profile(trained),
     )
     return f"per epoch ({len(cfg.epochs)} epochs: {list(cfg.epochs)}):\n{first.summary()}"
 
 
 # ================================================================== truth (sources that know it)
-def truth_stage(cfg: RunConfig, world: TruthSource, progress: bool = False) -> dict[int, Path]:
-    """The source's true map per epoch, streamed to ``truth/permafrost_truth_<year>.tif``."""
+def truth_stage(cfg: RunConfig, world: Any, progress: bool = False) -> dict[int, Path]:
+    """The world's true map per epoch, streamed to ``truth/permafrost_truth_<year>.tif``.
+
+    Bands :data:`~permamap.demo.truthcheck.TRUTH_BANDS`: the true class and the chance that a
+    borehole is labelled permafrost (:func:`~permamap.demo.truthcheck.truth_tile`).
+    """
     paths = {}
     for epoch in cfg.epochs:
         final = cfg.layout.truth(epoch)
@@ -340,10 +360,10 @@ def truth_stage(cfg: RunConfig, world: TruthSource, progress: bool = False) -> d
             with open_tiled(
                 work,
                 cfg.grid,
-                1,
+                len(TRUTH_BANDS),
                 "uint8",
                 TRUTH_NODATA,
-                ["class"],
+                list(TRUTH_BANDS),
                 tags={"epoch": epoch, "rule": "TTOP < 0 degC (virtual world)", **VIRTUAL_TAGS},
             ) as ds:
                 for w in tqdm(
@@ -352,36 +372,10 @@ def truth_stage(cfg: RunConfig, world: TruthSource, progress: bool = False) -> d
                     unit="tile",
                     disable=not progress,
                 ):
-                    ds.write(world.truth(cfg.grid, epoch, w, cfg.window_years)[None], window=w)
+                    ds.write(truth_tile(world, cfg.grid, epoch, w, cfg.window_years), window=w)
             to_cog(work, final)
         paths[epoch] = final
     return paths
-
-
-def truth_agreement(
-    maps: dict[int, Path], truths: dict[int, Path], grid: Grid, tile_shape: tuple[int, int]
-) -> tuple[dict[str, float], dict[str, float]]:
-    """Agreement with the truth and map coverage, per epoch, both area-weighted.
-
-    Agreement is the share of the mapped land area (km² on the ellipsoid, never cell counts) whose
-    class equals the true class; coverage is the share of the land area that is mapped (cells
-    missing a factor, e.g. soil, are removed as in the published workflow).
-    """
-    agreement, coverage = {}, {}
-    for epoch, path in maps.items():
-        agree = mapped = land_total = 0.0
-        with rasterio.open(path) as m, rasterio.open(truths[epoch]) as t:
-            for w in grid.tiles(tile_shape):
-                pred, true = m.read(1, window=w), t.read(1, window=w)
-                area = grid.cell_area_km2(w)
-                land = true != TRUTH_NODATA
-                ok = land & (pred != MAP_NODATA)
-                agree += float(area[ok & (pred == true)].sum())
-                mapped += float(area[ok].sum())
-                land_total += float(area[land].sum())
-        agreement[str(epoch)] = agree / mapped if mapped else float("nan")
-        coverage[str(epoch)] = mapped / land_total if land_total else float("nan")
-    return agreement, coverage
 
 
 # ================================================================== change
@@ -400,7 +394,7 @@ def change_options(cfg: RunConfig, truths: dict[int, Path] | None = None) -> dic
 
 
 def write_change_outputs(layout: RunLayout, result: ChangeResult) -> None:
-    """``change/``: the area table, one transition table per pair and the reference comparison."""
+    """``change/``: area tables (and their intervals), one transition table per pair, the reference."""
     write_csv(result.areas, layout.area_by_epoch)
     for (a, b), table in result.transitions.items():
         write_csv(table, layout.transitions(a, b))
@@ -408,6 +402,8 @@ def write_change_outputs(layout: RunLayout, result: ChangeResult) -> None:
         write_csv(result.reference_comparison, layout.reference_comparison)
     for epoch, table in result.reference_confusion.items():
         write_csv(table, layout.reference_confusion(epoch))
+    if result.uncertainty is not None:
+        write_csv(result.uncertainty.table, layout.area_intervals)
 
 
 # ================================================================== the run
@@ -549,7 +545,9 @@ def _run_stages(
         )
 
     with stage("maps"):
-        trained = ModelArtefact(model=result.model, card=result.card, aoa=result.aoa)
+        trained = ModelArtefact(
+            model=result.model, card=result.card, aoa=result.aoa, ensemble=result.ensemble
+        )
         maps = map_stage(cfg, trained, stacks, progress=progress, virtual=source.has_truth)
 
     summary: dict[str, Any] = {
@@ -577,10 +575,10 @@ def _run_stages(
     truths: dict[int, Path] | None = None
     if source.has_truth:
         with stage("truth"):
-            truths = truth_stage(cfg, source, progress)
-            agreement, coverage = truth_agreement(maps, truths, cfg.grid, cfg.tile_shape)
-        summary["truth_agreement"] = agreement
-        summary["truth_coverage"] = coverage
+            truths = truth_stage(cfg, source.base, progress)
+            checked_truth = truth_check(maps, truths, cfg.grid, cfg.tile_shape)
+        summary["truth_agreement"] = checked_truth.agreement
+        summary["truth_coverage"] = checked_truth.coverage
 
     with stage("change"):
         change = change_stage(
@@ -591,17 +589,31 @@ def _run_stages(
             tile_shape=cfg.tile_shape,
             epochs=list(cfg.epochs),
             progress=progress,
+            members={e: lay.members(e) for e in cfg.epochs} if result.ensemble else None,
             **change_options(cfg, truths),
         )
         write_change_outputs(lay, change)
     summary["area_km2"] = change.summary["area_km2"]
-    summary["change"] = {k: v for k, v in change.summary.items() if k not in ("area_km2", "notes")}
+    summary["change"] = {
+        k: v for k, v in change.summary.items() if k not in ("area_km2", "notes", "uncertainty")
+    }
+    if change.summary.get("uncertainty"):
+        summary["uncertainty"] = change.summary["uncertainty"]
+    if truths is not None:
+        summary["uncertainty_check"] = {
+            "true_extent_km2": checked_truth.true_extent_km2,
+            "extent_in_interval": extent_in_interval(
+                summary["area_km2"], checked_truth.true_extent_km2
+            ),
+            "expected_accuracy_vs_truth": checked_truth.accuracy_bins,
+        }
     if source.has_truth and "elevation" in names:
         first = cfg.epochs[0]
         plateau = tibetan_plateau_km2(maps[first], stacks[first], cfg.grid)
         checked = plausibility(change.summary, summary["area_km2"], plateau)
         summary["plausibility"] = checked.pop("rows")
         summary["trajectory"] = checked
-    every = [*notes, *site_result.notes, *change.summary.get("notes", [])]
+    model_notes = [n for n in [result.card.get("error_profile_note")] if n]
+    every = [*notes, *site_result.notes, *model_notes, *change.summary.get("notes", [])]
     summary["notes"] = list(dict.fromkeys(every))  # in order, each once
     return summary

@@ -55,3 +55,20 @@ def test_best_single_factor_comes_from_the_one_factor_subsets() -> None:
     assert sel.best_single("accuracy") == "snow_days"
     assert sel.best_single("accuracy", greater_is_better=False) == "maat"
     assert sel.best_single("brier") is None
+
+
+def test_tuning_on_log_loss_keeps_probabilities_sharp() -> None:
+    """Accuracy ties across C, so the one-SE rule takes the flattest model; log-loss does not."""
+    from permamap.models import make_candidate
+    from permamap.selection.tuning import InnerSplits, search_grid
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 1))
+    y = (x[:, 0] + rng.normal(0, 0.05, 600) > 0).astype(int)
+    cand = make_candidate("logistic_regression", grid="full")
+    inner = InnerSplits("random", np.arange(600) % 30, 3, 0)
+    rows = np.arange(600)
+    by_accuracy = search_grid(cand, x, y, rows, inner, "accuracy", 1.0)
+    by_log_loss = search_grid(cand, x, y, rows, inner, "log_loss", 1.0)
+    assert by_accuracy["clf__C"] < by_log_loss["clf__C"]
+    assert by_log_loss["clf__C"] >= 10.0

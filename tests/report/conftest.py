@@ -54,19 +54,26 @@ def _land(grid: Grid) -> np.ndarray:
 
 
 def _write_map(path: Path, grid: Grid, epoch: int, warming: float) -> Path:
+    """The five bands of a map (contract order) with an ensemble spread and expected accuracy."""
     lat = grid.lat_centers()[:, None] * np.ones(grid.shape)
     lon = grid.lon_centers()[None, :] * np.ones(grid.shape)
     prob = np.clip((lat - 62 + 0.1 * (lon - 80) - warming) * 12 + 50, 0, 100)
     land = _land(grid)
     cls = np.where(land, prob >= 50, 255).astype(np.uint8)
+    # spread: 12 pp at the 50 % isotherm, fading away from it; expected accuracy the reverse
+    spread = 12 * np.exp(-(((prob - 50) / 25) ** 2))
+    inside = lon < 95
+    accuracy = np.clip(100 - 4 * spread - np.where(inside, 0, 10), 0, 100)
     prob = np.where(land, np.rint(prob), 255).astype(np.uint8)
-    aoa = np.where(land, lon < 95, 255).astype(np.uint8)
+    aoa = np.where(land, inside, 255).astype(np.uint8)
+    spread = np.where(land, np.rint(spread), 255).astype(np.uint8)
+    accuracy = np.where(land, np.rint(accuracy), 255).astype(np.uint8)
     with rasterio.open(
         path,
         "w",
         driver="GTiff",
         dtype="uint8",
-        count=3,
+        count=5,
         height=grid.height,
         width=grid.width,
         crs=grid.crs,
@@ -76,10 +83,18 @@ def _write_map(path: Path, grid: Grid, epoch: int, warming: float) -> Path:
         blockxsize=16,
         blockysize=16,
     ) as dst:
-        dst.write(np.stack([cls, prob, aoa]))
-        for i, name in enumerate(("class", "probability", "aoa"), start=1):
+        dst.write(np.stack([cls, prob, spread, aoa, accuracy]))
+        names = ("class", "probability", "uncertainty", "aoa", "expected_accuracy")
+        for i, name in enumerate(names, start=1):
             dst.set_band_description(i, name)
-        dst.update_tags(epoch=str(epoch), model="random_forest", permamap_version="test")
+        dst.update_tags(
+            epoch=str(epoch),
+            model="random_forest",
+            permamap_version="test",
+            uncertainty_method="ensemble_sd: 100 x sd of calibrated member probabilities, "
+            "B=20 spatial block-bootstrap refits (percentage points)",
+            uncertainty_members="20",
+        )
     return path
 
 
@@ -127,6 +142,121 @@ CARD_EXTRA = {
     "prediction_s_per_million_cells": 0.06849979999969946,
     "settings": {"cost_rows": 20000, "prediction_bounds": [25.0, 25.0, 180.0, 84.0]},
 }
+
+
+# Spatial-CV reliability bins of issue 12 (selection.calibration.reliability_table): the model's
+# own probabilities are too sure at both ends; the sigmoid-calibrated ones lie near the diagonal.
+RELIABILITY_BEFORE = [
+    {"bin_low": 0.0, "bin_high": 0.1, "n": 755, "mean_p": 0.0078917, "observed": 0.00264},
+    {"bin_low": 0.1, "bin_high": 0.2, "n": 60, "mean_p": 0.15, "observed": 0.3},
+    {"bin_low": 0.4, "bin_high": 0.5, "n": 41, "mean_p": 0.46, "observed": 0.5},
+    {"bin_low": 0.5, "bin_high": 0.6, "n": 38, "mean_p": 0.55, "observed": 0.6},
+    {"bin_low": 0.9, "bin_high": 1.0, "n": 614, "mean_p": 0.97, "observed": 0.9},
+]
+RELIABILITY_AFTER = [
+    {"bin_low": 0.0, "bin_high": 0.1, "n": 700, "mean_p": 0.02, "observed": 0.018},
+    {"bin_low": 0.2, "bin_high": 0.3, "n": 110, "mean_p": 0.26, "observed": 0.27},
+    {"bin_low": 0.5, "bin_high": 0.6, "n": 80, "mean_p": 0.54, "observed": 0.55},
+    {"bin_low": 0.9, "bin_high": 1.0, "n": 618, "mean_p": 0.93, "observed": 0.925},
+]
+# ErrorProfile.to_dict() of a glm profile (selection.errorprofile), evidence binned by deciles
+ERROR_PROFILE = {
+    "kind": "glm",
+    "threshold": 0.5,
+    "coef": [0.1, 0.9, 0.4],
+    "table_di": [],
+    "table_accuracy": [],
+    "evidence": {
+        "kind": "glm",
+        "n_rows": 1508,
+        "observed_accuracy": 0.9,
+        "coefficients": {"intercept": 0.1, "logit_confidence": 0.9, "di": 0.4},
+        "di_range": [0.0, 1.2],
+        "log_loss": 0.3,
+        "log_loss_constant": 0.33,
+        "binned": [
+            {
+                "bin": "[0.6, 0.8)",
+                "low": 0.6,
+                "high": 0.8,
+                "n": 150,
+                "weight": 150.0,
+                "mean_expected": 0.72,
+                "observed_accuracy": 0.7,
+            },
+            {
+                "bin": "[0.8, 0.95)",
+                "low": 0.8,
+                "high": 0.95,
+                "n": 358,
+                "weight": 358.0,
+                "mean_expected": 0.88,
+                "observed_accuracy": 0.9,
+            },
+            {
+                "bin": "[0.95, 1]",
+                "low": 0.95,
+                "high": 1.0,
+                "n": 1000,
+                "weight": 1000.0,
+                "mean_expected": 0.97,
+                "observed_accuracy": 0.975,
+            },
+        ],
+        "binned_by": "deciles of the in-sample expected accuracy",
+        "converged": True,
+    },
+}
+
+
+def _intervals(change: dict) -> dict:
+    """Issue 12's summary keys around the change stage's figures: the ``*_ci95`` of each epoch's
+    areas (± 4 %), ``uncertainty`` (2000 → 2010 exceeds its interval, 2010 → 2020 does not) and
+    the demo's ``uncertainty_check``."""
+    areas = {e: dict(a) for e, a in change["area_km2"].items()}
+    for a in areas.values():
+        for key in ("permafrost_extent_km2", "probability_weighted_km2"):
+            a[f"{key}_ci95"] = [0.96 * a[key], 1.04 * a[key]]
+    pairs = {}
+    for t in change["transitions"]:
+        a, b, net = t["from_epoch"], t["to_epoch"], t["net_change_km2"]
+        exceeds = (a, b) != (2010, 2020)
+        half = 0.5 * abs(net) if exceeds else 2 * abs(net) + 1.0
+        pairs[f"{a}-{b}"] = {
+            "net_change_km2": net,
+            "net_change_km2_ci95": [net - half, net + half],
+            "exceeds_interval": exceeds,
+            "degraded_km2_ci95": [0.9 * t["degraded_km2"], 1.1 * t["degraded_km2"]],
+            "aggraded_km2_ci95": [0.9 * t["aggraded_km2"], 1.1 * t["aggraded_km2"]],
+        }
+    uncertainty = {"n_members": 20, "method": "normal bootstrap interval", "pairs": pairs}
+    check = {
+        "extent_in_interval": {str(e): e != 2000 for e in EPOCHS},
+        "expected_accuracy_vs_truth": [
+            {
+                "low": 0.6,
+                "high": 0.8,
+                "mean_expected": 0.74,
+                "observed_accuracy": 0.71,
+                "weight": 2.0e5,
+            },
+            {
+                "low": 0.8,
+                "high": 0.95,
+                "mean_expected": 0.9,
+                "observed_accuracy": 0.82,
+                "weight": 3.0e5,
+            },
+            {
+                "low": 0.95,
+                "high": 1.0,
+                "mean_expected": 0.98,
+                "observed_accuracy": 0.97,
+                "weight": 5.0e5,
+            },
+        ],
+    }
+    return {"area_km2": areas, "uncertainty": uncertainty, "uncertainty_check": check}
 
 
 def build_run(run: Path) -> dict:
@@ -242,16 +372,11 @@ def build_run(run: Path) -> dict:
                 m: {"log_loss": 0.2345678 - k / 100, "brier": 0.0712345, "ece": 0.0312345}
                 for k, m in enumerate(("none", "sigmoid", "isotonic"))
             },
-            "reliability_before": [
-                {
-                    "bin_low": 0.0,
-                    "bin_high": 0.1,
-                    "n": 755,
-                    "mean_p": 0.0078917,
-                    "observed": 0.00264,
-                }
-            ],
+            "reliability_before": RELIABILITY_BEFORE,
+            "reliability_after": RELIABILITY_AFTER,
+            "n_rows": 1508,
         },
+        "error_profile": ERROR_PROFILE,
         **CARD_EXTRA,
     }
     (models / "model_card.json").write_text(json.dumps(card))
@@ -297,7 +422,7 @@ def build_run(run: Path) -> dict:
         "virtual_world": True,
         "grid": grid.to_dict(),
         "epochs": list(EPOCHS),
-        "area_km2": change["area_km2"],
+        **_intervals(change),
         "cv": cv,
         "truth_agreement": agreement,
         "sites": {

@@ -136,7 +136,7 @@ def _view(description: str, unit: str = "") -> RasterView:
     [
         ("maat", "degC", "maat (degC)"),
         ("probability", "", "permafrost probability (%)"),
-        ("uncertainty", "", "uncertainty (%)"),
+        ("uncertainty", "", "uncertainty (percentage points: 100 × ensemble sd of p)"),
         ("ndvi", "1", "ndvi (dimensionless)"),
         ("snow_days", "", "snow_days (no unit recorded)"),
     ],

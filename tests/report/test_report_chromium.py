@@ -179,6 +179,25 @@ def test_every_image_loads(rendered) -> None:
     assert check["height"] > 2000
 
 
+def test_how_sure_are_we_images_load(rendered) -> None:
+    _, _, check, _ = rendered
+    shown = {im["figure"]: im for im in check["images"]}
+    for ident in (
+        "reliability-diagram",
+        "spread-2020",
+        "expected-accuracy-2020",
+        "aoa-beside-accuracy-2020",
+        "expected-vs-observed",
+        "area-intervals",
+    ):
+        im = shown[ident]
+        assert im["complete"] and im["naturalWidth"] > 0, ident
+        assert im["width"] > 100 and im["height"] > 100, ident  # laid out at a readable size
+    # the expected-accuracy map and the AOA stand side by side, not one under the other
+    ea, aoa = shown["expected-accuracy-2020"], shown["aoa-beside-accuracy-2020"]
+    assert ea["width"] < 700 and aoa["width"] < 700
+
+
 def test_headline_numbers_equal_summary(rendered) -> None:
     _, summary, check, _ = rendered
     shown = {h["key"]: h for h in check["headline"]}
@@ -219,9 +238,15 @@ def test_no_table_is_wider_than_the_page(rendered) -> None:
     assert check["docWidth"] == 1280
     tables = [t for t in check["tables"] if t["id"] != "overflow-control"]
     assert len(tables) >= 15  # headline cards, area, change, reference, CV, sites, model card
-    assert {"reference", "model-card-cv", "cv-candidates", "plausibility"} <= {
-        t["id"] for t in tables
-    }
+    assert {
+        "reference",
+        "model-card-cv",
+        "cv-candidates",
+        "plausibility",
+        "area-intervals-table",
+        "change-intervals",
+        "error-profile-bins",
+    } <= {t["id"] for t in tables}
     wide = [
         t
         for t in tables

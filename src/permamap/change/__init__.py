@@ -31,6 +31,8 @@ Modules, one concept each:
 - :mod:`~permamap.change.transitions`: change classes, transition areas, the change map;
 - :mod:`~permamap.change.agreement`: confusion in km², agreement and kappa;
 - :mod:`~permamap.change.reference`: a reference map on the grid and its comparison with a map;
+- :mod:`~permamap.change.members`: the model ensemble's member files (checks, decoding bits);
+- :mod:`~permamap.change.uncertainty`: areas and changes with 95 % intervals from the members;
 - :mod:`~permamap.change.inputs`: header-level checks of the ``[change]`` inputs at config load;
 - :mod:`~permamap.change.stage`: the change stage.
 
@@ -61,6 +63,7 @@ from .areas import (
 )
 from .inputs import check_change_inputs
 from .maps import find_run_maps
+from .members import MemberFiles, check_members, member_area
 from .reference import (
     IPA_ZONE_PERCENT,
     REFERENCE_KINDS,
@@ -70,6 +73,13 @@ from .reference import (
 )
 from .stage import NO_ELEVATION_NOTE, ChangeResult, change_stage
 from .transitions import change_classes, epoch_pairs, transition_area, transitions
+from .uncertainty import (
+    AreaIntervals,
+    Estimate,
+    area_intervals,
+    normal_interval,
+    uncertainty_summary,
+)
 
 __all__ = [
     "AREA_COLUMNS",
@@ -80,22 +90,30 @@ __all__ = [
     "IPA_ZONE_PERCENT",
     "NO_ELEVATION_NOTE",
     "REFERENCE_KINDS",
+    "AreaIntervals",
     "ChangeResult",
+    "Estimate",
+    "MemberFiles",
     "ReferenceComparison",
     "agreement_stats",
     "area_by_epoch",
+    "area_intervals",
     "area_sums",
     "change_classes",
     "change_stage",
     "check_area_options",
     "check_change_inputs",
+    "check_members",
     "compare_with_reference",
     "confusion_area",
     "confusion_table",
     "elevation_band",
     "epoch_pairs",
     "find_run_maps",
+    "member_area",
+    "normal_interval",
     "resample_reference",
     "transition_area",
     "transitions",
+    "uncertainty_summary",
 ]

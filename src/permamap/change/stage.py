@@ -21,8 +21,10 @@ from ..errors import ConfigError, InputFileError
 from ..grid import Grid
 from ..layout import RunLayout
 from .areas import AREA_COLUMNS, DEFAULT_ELEVATION_EDGES_M, area_by_epoch, elevation_band
+from .members import check_members
 from .reference import compare_with_reference, resample_reference
 from .transitions import epoch_pairs, transitions
+from .uncertainty import AreaIntervals, area_intervals, uncertainty_summary
 
 __all__ = ["NO_ELEVATION_NOTE", "ChangeResult", "change_stage"]
 
@@ -51,8 +53,11 @@ class ChangeResult:
         Confusion table in km² per compared epoch; ``layout.reference_confusion(epoch)``.
     summary : dict
         JSON-able figures for ``summary.json``: ``epochs``, ``area_km2``, ``area_detail_km2``,
-        ``transitions``, ``reference``, ``files``, ``elevation_zones`` and ``notes`` (see
-        :func:`change_stage`).
+        ``transitions``, ``reference``, ``files``, ``elevation_zones``, ``uncertainty`` and
+        ``notes`` (see :func:`change_stage`).
+    uncertainty : AreaIntervals or None
+        Areas with 95 % intervals from the model ensemble (:func:`area_intervals`); its
+        ``table`` goes to ``change/area_intervals.csv``. None for a run without an ensemble.
     """
 
     areas: pd.DataFrame
@@ -60,6 +65,7 @@ class ChangeResult:
     reference_comparison: pd.DataFrame | None
     reference_confusion: dict[int, pd.DataFrame]
     summary: dict[str, Any]
+    uncertainty: AreaIntervals | None = None
 
 
 def _check_inputs(
@@ -149,6 +155,7 @@ def change_stage(
     region_name_column: str | None = None,
     lat_band_deg: float = 10.0,
     elevation_edges_m: Sequence[float] = DEFAULT_ELEVATION_EDGES_M,
+    members: Mapping[int, Path] | None = None,
     tile_shape: tuple[int, int] = DEFAULT_TILE,
     progress: bool = False,
 ) -> ChangeResult:
@@ -184,6 +191,11 @@ def change_stage(
         See :func:`~permamap.change.resample_reference`.
     reference_epochs : sequence of int, optional
         Epochs to compare with the reference; all by default.
+    members : mapping of int to Path, optional
+        Epoch → ``members_<year>.tif`` of the model ensemble (its JSON sidecar beside it), for
+        every epoch. None means the run has no ensemble: no intervals are computed. Given, the
+        files are checked before any tile is read (:func:`check_members`) and the areas get 95 %
+        intervals (:func:`area_intervals`, per region too).
     tile_shape : (int, int)
         Rows and columns read at once.
     progress : bool, default=False
@@ -196,17 +208,22 @@ def change_stage(
         ``area_km2`` (per epoch the three keys of the summary contract), ``area_detail_km2``
         (all totals, also inside the area of applicability), ``transitions`` (per pair: stable,
         degraded, aggraded and net change in km², and the files), ``reference`` (or ``None``),
-        ``files``, ``elevation_zones`` (whether the areas have elevation zones) and ``notes``
-        (what was left out and why, one line each).
+        ``files``, ``elevation_zones`` (whether the areas have elevation zones), ``uncertainty``
+        (:func:`uncertainty_summary`, or ``None`` without ``members``) and ``notes`` (what was
+        left out and why, one line each). With ``members``, each ``area_km2[epoch]`` also gains
+        ``permafrost_extent_km2_ci95`` and ``probability_weighted_km2_ci95``.
 
     Raises
     ------
     InputFileError
         For a missing map, elevation raster, reference or regions file, and — as one line naming
         the file — for one found damaged or truncated while it is read.
+    DataError
+        For a members file that is missing for an epoch, off the grid or from another run.
     """
     paths = {int(k): Path(v) for k, v in maps.items()}
     ref_epochs = _check_inputs(paths, epochs, reference, reference_epochs)
+    member_files = check_members(members, paths, grid) if members is not None else None
     notes: list[str] = []
     if elevation is None:
         notes.append(NO_ELEVATION_NOTE)
@@ -216,7 +233,7 @@ def change_stage(
     for note in notes:
         logger.info("change: %s", note)
     pairs = epoch_pairs(list(paths))
-    n_steps = 1 + len(pairs) + (reference is not None)
+    n_steps = 1 + len(pairs) + (reference is not None) + (member_files is not None)
     bar = tqdm(total=n_steps, desc="change", unit="step", disable=not progress)
 
     started = False
@@ -255,6 +272,20 @@ def change_stage(
                 grid,
                 epochs=(a, b),
                 change_map=layout.change_map(a, b),
+                tile_shape=tile_shape,
+                progress=progress,
+            )
+
+        intervals: AreaIntervals | None = None
+        if member_files is not None:
+            say(f"area intervals from {member_files.n_members} ensemble members")
+            intervals = area_intervals(
+                paths,
+                member_files.paths,
+                grid,
+                regions=regions,
+                region_name_column=region_name_column,
+                checked=member_files,
                 tile_shape=tile_shape,
                 progress=progress,
             )
@@ -302,6 +333,13 @@ def change_stage(
                 "resampled": on_grid.name,
             }
         bar.update()
+    uncertainty = uncertainty_summary(intervals) if intervals is not None else None
+    if uncertainty is not None:
+        for epoch, figures in area_km2.items():
+            figures["permafrost_extent_km2_ci95"] = uncertainty[epoch]["permafrost_extent_km2_ci95"]
+            figures["probability_weighted_km2_ci95"] = uncertainty[epoch][
+                "probability_weighted_km2_ci95"
+            ]
     summary = {
         "epochs": sorted(paths),
         "area_km2": area_km2,
@@ -310,6 +348,7 @@ def change_stage(
         "reference": ref_summary,
         "files": {"area_by_epoch": layout.area_by_epoch.name},
         "elevation_zones": elevation is not None,
+        "uncertainty": uncertainty,
         "notes": notes + (["only one epoch: no change computed"] if not pairs else []),
     }
     return ChangeResult(
@@ -318,4 +357,5 @@ def change_stage(
         reference_comparison=comparison,
         reference_confusion=confusion,
         summary=summary,
+        uncertainty=intervals,
     )

@@ -18,7 +18,7 @@ from rasterio.windows import Window
 from ..grid import Grid
 from .world import VirtualWorld
 
-__all__ = ["CLUSTERS", "DemoSites", "sample_sites"]
+__all__ = ["CLUSTERS", "DemoSites", "near_boundary", "sample_sites", "site_label_probability"]
 
 # name, lon, lat, spread (km), number of boreholes
 CLUSTERS: tuple[tuple[str, float, float, float, int], ...] = (
@@ -51,6 +51,34 @@ class DemoSites:
     stations: pd.DataFrame  # GHCN-M inventory: station_id, lat, lon, elev_m, name
     station_monthly: pd.DataFrame  # station_id, year, month (1-12), value_c (TAVG, °C)
     planted: pd.DataFrame  # site_id, rule: what QC must find
+
+
+def near_boundary(ttop: np.ndarray, maat: np.ndarray) -> np.ndarray:
+    """Where a borehole may be misjudged: ground within :data:`NOISE_TTOP_K` of 0 °C.
+
+    Patchy, thin or relict permafrost, a sensor at the wrong depth; kept inside QC's climate
+    thresholds (:data:`NOISE_MAAT_RANGE`) so that noise is not mistaken for a defect.
+    """
+    return (
+        (np.abs(ttop) < NOISE_TTOP_K) & (maat > NOISE_MAAT_RANGE[0]) & (maat < NOISE_MAAT_RANGE[1])
+    )
+
+
+def site_label_probability(ttop: np.ndarray, maat: np.ndarray) -> np.ndarray:
+    """Chance that a borehole at these points is labelled permafrost (the sampling's label model).
+
+    1 or 0 from the true class, moved :data:`LABEL_NOISE` towards the other class where
+    :func:`near_boundary`. A map's accuracy *as the sites can observe it* is this probability where
+    the map says permafrost and one minus it elsewhere: what spatial CV and the error profile
+    estimate.
+
+    >>> site_label_probability(np.array([-3.0, -0.5, 0.5, 3.0]), np.zeros(4)).round(2).tolist()
+    [1.0, 0.7, 0.3, 0.0]
+    """
+    p = (np.asarray(ttop) < 0).astype(np.float64)
+    near = near_boundary(np.asarray(ttop), np.asarray(maat))
+    p[near] = np.where(p[near] == 1.0, 1.0 - LABEL_NOISE, LABEL_NOISE)
+    return p
 
 
 def _nearest_epoch(year: np.ndarray, epochs: list[int]) -> np.ndarray:
@@ -124,11 +152,7 @@ def sample_sites(
             ttop[sel] = world.ttop_at(pts.lon.values[sel], pts.lat.values[sel], ep)
             maat[sel] = world.maat_at(pts.lon.values[sel], pts.lat.values[sel], ep)
     label = (ttop < 0).astype(np.int64)
-    # a borehole whose ground is within NOISE_TTOP_K of 0 °C may be misjudged (patchy, thin or
-    # relict permafrost, a sensor at the wrong depth); kept inside QC's climate thresholds
-    near = (
-        (np.abs(ttop) < NOISE_TTOP_K) & (maat > NOISE_MAAT_RANGE[0]) & (maat < NOISE_MAAT_RANGE[1])
-    )
+    near = near_boundary(ttop, maat)
     flip = near & (rng.random(n) < LABEL_NOISE)
     label = np.where(flip, 1 - label, label)
     bore = pd.DataFrame(

@@ -11,6 +11,7 @@ the ground temperature by amounts taken from field studies; permafrost where TTO
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +24,12 @@ from ..grid import Grid
 from ..landmask import land_fraction
 from . import climate, ground, layers
 
-__all__ = ["VirtualWorld", "WorldSettings"]
+__all__ = ["ClimateFn", "VirtualWorld", "WorldSettings"]
+
+#: A window-mean monthly climate: ``(lon, lat, elevation_m) -> (t °C, p mm/month)``, each
+#: ``(12, *lon.shape)``. The historical epochs are one such function each; the scenario futures of
+#: :mod:`permamap.demo.futures` are others, read by the same factor and ground rules.
+ClimateFn = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 RESIDUAL_K = 0.3  # amplitude of the static field for what the factors do not see
 
@@ -107,6 +113,12 @@ class VirtualWorld:
         """Boolean land mask of the window (land fraction ≥ the threshold)."""
         return land_fraction(grid, window) >= self.settings.land_threshold
 
+    def base_climatology(
+        self, lon: np.ndarray, lat: np.ndarray, elev: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The 1981–2010 monthly climatology ``(12, ...)`` (°C, mm/month) without trend or noise."""
+        return self._climate_inputs(lon, lat, elev)
+
     def _climate_inputs(
         self, lon: np.ndarray, lat: np.ndarray, elev: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -144,6 +156,15 @@ class VirtualWorld:
             self.settings.seed, self.window_years(epoch, window), lon, lat, ct, cp
         )
 
+    def epoch_climate(self, epoch: int, window_years: int = 9) -> ClimateFn:
+        """The window-mean climate of ``epoch`` as a :data:`ClimateFn` (the years are checked now)."""
+        self.window_years(epoch, window_years)
+
+        def fn(lon: np.ndarray, lat: np.ndarray, elev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return self._window_climate(lon, lat, elev, epoch, window_years)
+
+        return fn
+
     def monthly_at(
         self, lon: np.ndarray, lat: np.ndarray, years: list[int]
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -161,6 +182,12 @@ class VirtualWorld:
         self, grid: Grid, epoch: int, window: Window | None = None, window_years: int = 9
     ) -> np.ndarray:
         """The factor stack ``(band, row, col)`` float32 for ``window``; NaN off land."""
+        return self.factors_for_climate(grid, self.epoch_climate(epoch, window_years), window)
+
+    def factors_for_climate(
+        self, grid: Grid, climate_fn: ClimateFn, window: Window | None = None
+    ) -> np.ndarray:
+        """The factor stack of :meth:`factors` with the monthly climate taken from ``climate_fn``."""
         w = window or grid.full_window
         lon_h, lat_h = self._coords(grid, w, halo=1)
         elev_h = layers.elevation_m(lon_h, lat_h)
@@ -170,7 +197,7 @@ class VirtualWorld:
         dy_m = grid.res * (M_PER_DEGREE / 1000.0) * 1000.0
         dx_m = dy_m * np.cos(np.radians(lat_h[:, 0]))
         terrain = fx.terrain_factors(elev_h, dx_m, dy_m)
-        t, p = self._window_climate(lon, lat, elev, epoch, window_years)
+        t, p = climate_fn(lon, lat, elev)
         values = {
             **fx.climate_factors(t, p),
             "snow_days": fx.snow_cover_days(t, p),
@@ -191,9 +218,15 @@ class VirtualWorld:
         self, lon: np.ndarray, lat: np.ndarray, epoch: int, window_years: int = 9
     ) -> ground.GroundInputs:
         """What the ground-thermal rule reads at points (see :mod:`permamap.demo.ground`)."""
+        return self.ground_inputs_for_climate(lon, lat, self.epoch_climate(epoch, window_years))
+
+    def ground_inputs_for_climate(
+        self, lon: np.ndarray, lat: np.ndarray, climate_fn: ClimateFn
+    ) -> ground.GroundInputs:
+        """:meth:`ground_inputs` with the monthly climate taken from ``climate_fn``."""
         lon, lat = np.broadcast_arrays(np.asarray(lon, float), np.asarray(lat, float))
         elev = layers.elevation_m(lon, lat)
-        t, p = self._window_climate(lon, lat, elev, epoch, window_years)
+        t, p = climate_fn(lon, lat, elev)
         slope, northness = ground.terrain_at(lon, lat, layers.elevation_m)
         return ground.GroundInputs(
             t=t,
@@ -224,9 +257,15 @@ class VirtualWorld:
         self, grid: Grid, epoch: int, window: Window | None = None, window_years: int = 9
     ) -> np.ndarray:
         """The true map: uint8 1 permafrost, 0 not, 255 off land."""
+        return self.truth_for_climate(grid, self.epoch_climate(epoch, window_years), window)
+
+    def truth_for_climate(
+        self, grid: Grid, climate_fn: ClimateFn, window: Window | None = None
+    ) -> np.ndarray:
+        """The true map of :meth:`truth` under the monthly climate ``climate_fn``."""
         w = window or grid.full_window
         lon, lat = self._coords(grid, w)
-        return self.truth_at(lon, lat, epoch, window_years, land=self.land(grid, w))
+        return self.truth_at_for_climate(lon, lat, climate_fn, land=self.land(grid, w))
 
     def truth_at(
         self,
@@ -236,7 +275,19 @@ class VirtualWorld:
         window_years: int = 9,
         land: np.ndarray | None = None,
     ) -> np.ndarray:
-        out = (self.ttop_at(lon, lat, epoch, window_years) < 0).astype(np.uint8)
+        """The true class at points: uint8 1 permafrost (TTOP < 0 °C), 0 not, 255 where not ``land``."""
+        return self.truth_at_for_climate(lon, lat, self.epoch_climate(epoch, window_years), land)
+
+    def truth_at_for_climate(
+        self,
+        lon: np.ndarray,
+        lat: np.ndarray,
+        climate_fn: ClimateFn,
+        land: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """:meth:`truth_at` under the monthly climate ``climate_fn``."""
+        ttop = ground.ttop_terms(self.ground_inputs_for_climate(lon, lat, climate_fn))["ttop"]
+        out = (ttop < 0).astype(np.uint8)
         if land is not None:
             out[~land] = 255
         return out

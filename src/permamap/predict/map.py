@@ -15,6 +15,12 @@
 The map is too large for memory, so this stage streams it into the path its caller gives (from
 :class:`permamap.layout.RunLayout`); the tag ``uncertainty_method`` says how the ``uncertainty``
 band was computed (see :mod:`permamap.predict.block`).
+
+With an ensemble (:class:`~permamap.selection.ensemble.Ensemble`) and ``members_out``, the same
+tiles also give the **member classes** file: a uint32 COG whose bit k says whether member k calls
+the cell permafrost, and a JSON sidecar with each member's permafrost extent and
+probability-weighted area over the whole grid (cell areas on the ellipsoid), from which the
+change stage draws intervals.
 """
 
 from __future__ import annotations
@@ -29,24 +35,50 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import rasterio
 from rasterio.windows import Window
 
 from .. import __version__
 from ..aoa import AOAReference
-from ..contracts import DEFAULT_TILE, MAP_NODATA
+from ..contracts import DEFAULT_TILE, MAP_NODATA, MAX_MEMBERS, MEMBER_CLASSES_BAND
 from ..errors import DataError
-from ..fileio import check_on_grid, open_tiled, scratch_path, to_cog
+from ..fileio import check_on_grid, open_tiled, scratch_path, to_cog, write_json
 from ..grid import Grid
 from ..inference import Predictor, compile_model
 from ..selection.calibration import Calibrator
-from .block import map_bands
+from ..selection.ensemble import Ensemble
+from .block import ErrorProfileLike, map_bands
 from .store import OutputWriteError, TileStore, fingerprint
 from .tiles import TileJob, run_tiles
 
-__all__ = ["predict_map"]
+__all__ = ["members_sidecar", "predict_map", "uncertainty_tags"]
 
 log = logging.getLogger(__name__)
+
+
+def members_sidecar(path: Path) -> Path:
+    """The JSON beside a member-classes file: ``members_<year>.tif`` → ``members_<year>.json``."""
+    return Path(path).with_suffix(".json")
+
+
+def uncertainty_tags(members: Ensemble | None) -> dict[str, str]:
+    """The ``uncertainty_*`` tags of a map predicted with (or without) an ensemble.
+
+    >>> uncertainty_tags(None)["uncertainty_method"]
+    'none: no ensemble was given'
+    """
+    if members is None:
+        return {
+            "uncertainty_method": "none: no ensemble was given",
+            "uncertainty_units": "percentage points",
+        }
+    return {
+        "uncertainty_method": "ensemble_sd: 100 x sd of calibrated member probabilities, "
+        f"B={members.n_members} spatial block-bootstrap refits (percentage points)",
+        "uncertainty_units": "percentage points",
+        "uncertainty_members": str(members.n_members),
+    }
 
 
 def _assemble(
@@ -56,14 +88,16 @@ def _assemble(
     bands: Sequence[str],
     tags: dict[str, str],
     out: Path,
+    *,
+    dtype: str = "uint8",
+    nodata: int | None = MAP_NODATA,
+    fill: int = MAP_NODATA,
 ) -> None:
     with scratch_path(out) as work:
         try:
-            with open_tiled(
-                work, grid, len(bands), "uint8", MAP_NODATA, list(bands), tags=tags
-            ) as ds:
+            with open_tiled(work, grid, len(bands), dtype, nodata, list(bands), tags=tags) as ds:
                 for w in tiles:
-                    ds.write(store.read(w, len(bands)), window=w)
+                    ds.write(store.read(w, len(bands), dtype=dtype, fill=fill), window=w)
             to_cog(work, out)
         except rasterio.errors.RasterioIOError as exc:
             raise OutputWriteError(
@@ -100,6 +134,9 @@ def predict_map(
     keep_tiles: bool = False,
     extra_tags: Mapping[str, str] | None = None,
     calibration: Mapping[str, Any] | None = None,
+    members: Ensemble | None = None,
+    members_out: Path | None = None,
+    error_profile: ErrorProfileLike | None = None,
 ) -> Path:
     """Predict the map for one epoch tile by tile and write ``out`` as a COG, resumably.
 
@@ -141,7 +178,21 @@ def predict_map(
         More dataset tags, e.g. ``virtual_world=true`` on maps of the demonstration world.
     calibration : mapping, optional
         The model card's ``calibration`` entry: the probability band carries the calibrated
-        probability (tag ``probability_calibration``).
+        probability (tag ``probability_calibration``); the members' probabilities go through
+        the same calibrator.
+    members : Ensemble, optional
+        The block-bootstrap ensemble of the model (:func:`permamap.selection.ensemble.fit_ensemble`):
+        the ``uncertainty`` band is 100 × the sd of its members' calibrated probabilities, in
+        percentage points. Without it the band is 255 (tag ``uncertainty_method=none``).
+    members_out : Path, optional
+        With ``members``: also write ``maps/members/members_<year>.tif`` (one uint32 band
+        ``member_classes``, bit k = member k's calibrated p >= ``threshold``, 0 where the map has
+        no data) and its sidecar ``members_<year>.json`` (``epoch``, ``n_members``,
+        ``permafrost_extent_km2`` and ``probability_weighted_km2``: one total per member over the
+        grid). At most :data:`~permamap.contracts.MAX_MEMBERS` members.
+    error_profile : object, optional
+        Anything with ``expected_accuracy(di, p)`` (in [0, 1]) and ``to_dict()``: adds the band
+        ``expected_accuracy`` (percent) from the AOA's dissimilarity index; needs ``aoa``.
 
     Returns
     -------
@@ -177,9 +228,17 @@ def predict_map(
         )
     if not 0.0 <= threshold <= 1.0:
         raise DataError(f"threshold {threshold} must lie in [0, 1]; 0.5 is the usual choice")
+    _check_members(members, members_out, features)
+    if error_profile is not None and aoa is None:
+        raise DataError(
+            "an error profile maps the AOA's dissimilarity index to expected accuracy, but no "
+            "AOA reference was given; pass aoa= (the model artefact holds it) or no error_profile"
+        )
     n_jobs = int(n_jobs or os.cpu_count() or 1)
     predictor = predictor if predictor is not None else compile_model(model, len(features))
-    bands = map_bands(aoa)
+    if members is not None:
+        members.predictors()  # compile the members once, before the threads share them
+    bands = map_bands(aoa, error_profile)
     tags = {
         "epoch": str(epoch),
         "model": model_name,
@@ -187,13 +246,16 @@ def predict_map(
         "features": ",".join(features),
         "class_values": f"1=permafrost,0=not,{MAP_NODATA}=nodata",
         "probability_units": "percent",
-        "uncertainty_units": "percent",
-        "uncertainty_method": (
-            "tree_vote_spread: 200 x standard deviation of member-tree probabilities"
-            if predictor.is_ensemble
-            else "margin: 100 x (1 - |2p - 1|)"
-        ),
+        **uncertainty_tags(members),
     }
+    if error_profile is not None:
+        profile = json.dumps(error_profile.to_dict(), sort_keys=True, default=str)
+        tags.update(
+            expected_accuracy_units="percent",
+            expected_accuracy_method="error profile: expected accuracy from the AOA dissimilarity "
+            "index and the calibrated probability (spatial CV)",
+            error_profile_sha=hashlib.sha256(profile.encode()).hexdigest()[:16],
+        )
     tags.update(extra_tags or {})
     calibrator = Calibrator.from_dict(dict(calibration)) if calibration else None
     if calibrator is not None and calibrator.method != "none":
@@ -212,13 +274,28 @@ def predict_map(
             aoa_threshold=f"{aoa.threshold:.6g}",
         )
     store = TileStore.beside(out)
+    write_members = members is not None and members_out is not None
+    members_store = TileStore(store.folder / "members") if write_members else None
     tiles = list(grid.tiles(tile_shape))
     t0 = time.perf_counter()
-    store.prepare(
-        fingerprint(
-            model, predictor, features, stack, grid, tile_shape, bands, threshold, aoa, tags
-        )
+    settings = fingerprint(
+        model,
+        predictor,
+        features,
+        stack,
+        grid,
+        tile_shape,
+        bands,
+        threshold,
+        aoa,
+        tags,
+        members=members,
+        error_profile=error_profile,
+        member_classes=write_members,
     )
+    store.prepare(settings)
+    if members_store is not None:
+        members_store.prepare(settings)
     job = TileJob(
         stack=stack,
         features=features,
@@ -226,18 +303,24 @@ def predict_map(
         threshold=threshold,
         n_bands=len(bands),
         calibration=calibrator,
+        error_profile=error_profile,
+        members_store=members_store,
+        grid=grid if write_members else None,
     )
     counts = run_tiles(
         predictor,
         job,
         tiles,
         aoa=aoa,
+        members=members,
         n_jobs=n_jobs,
         scheduler=scheduler,
         progress=progress,
         desc=f"predict {epoch}",
     )
     t1 = time.perf_counter()
+    if members_store is not None and members is not None and members_out is not None:
+        _write_members(members_store, tiles, grid, members, Path(members_out), epoch, threshold)
     _assemble(store, tiles, grid, bands, tags, out)
     if not keep_tiles:
         store.clear()
@@ -251,3 +334,77 @@ def predict_map(
         time.perf_counter() - t1,
     )
     return out
+
+
+def _check_members(
+    members: Ensemble | None, members_out: Path | None, features: Sequence[str]
+) -> None:
+    """Cheap checks of the ensemble arguments, before any tile is computed."""
+    if members_out is not None and members is None:
+        raise DataError(
+            f"members_out={members_out} asks for member classes but no ensemble was given; pass "
+            "members= (permamap.selection.ensemble.Ensemble) or leave members_out out"
+        )
+    if members is None:
+        return
+    width = getattr(members, "n_features", 0)
+    if width and width != len(features):
+        raise DataError(
+            f"the ensemble's members were fitted on {width} features but {len(features)} were "
+            f"given ({list(features)}); refit the ensemble with the model's features"
+        )
+    if members.n_members < 2:
+        raise DataError(
+            f"the ensemble has {members.n_members} member; a spread needs at least 2; refit it "
+            "with n_members >= 2"
+        )
+    if members_out is not None and members.n_members > MAX_MEMBERS:
+        raise DataError(
+            f"the ensemble has {members.n_members} members but a member-classes file holds at "
+            f"most {MAX_MEMBERS} (one bit each in a uint32); refit with n_members <= "
+            f"{MAX_MEMBERS} or leave members_out out"
+        )
+
+
+def _write_members(
+    store: TileStore,
+    tiles: Sequence[Window],
+    grid: Grid,
+    members: Ensemble,
+    out: Path,
+    epoch: int,
+    threshold: float,
+) -> None:
+    """Assemble the member-classes COG and its sidecar of per-member area totals."""
+    n = members.n_members
+    totals = np.zeros((2, n), dtype=np.float64)
+    for w in tiles:  # always in grid order: the same sums, bit for bit, on a rerun
+        sums = store.read_extra(w, "sums")
+        if sums is not None:
+            totals += sums
+    tags = {
+        "epoch": str(epoch),
+        "n_members": str(n),
+        "threshold": f"{threshold:.6g}",
+        "bit_meaning": f"bit k (value 2**k, k = 0..{n - 1}) set = ensemble member k has calibrated "
+        f"permafrost probability >= {threshold:.6g}; 0 also where the map has no data (its "
+        "class band is 255)",
+        "ensemble_method": str(members.info.get("method", "")),
+        "permamap_version": __version__,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _assemble(
+        store, tiles, grid, [MEMBER_CLASSES_BAND], tags, out, dtype="uint32", nodata=None, fill=0
+    )
+    write_json(
+        members_sidecar(out),
+        {
+            "epoch": int(epoch),
+            "n_members": n,
+            "threshold": float(threshold),
+            "permafrost_extent_km2": [float(v) for v in totals[0]],
+            "probability_weighted_km2": [float(v) for v in totals[1]],
+        },
+        allow_nan=False,
+        newline=True,
+    )

@@ -3,8 +3,10 @@
 The store ``<maps>/.tiles_<map stem>/`` holds one ``.npy`` per tile, or an ``.empty`` marker when
 the tile has no cell with every factor. Each file is written atomically through
 :mod:`permamap.fileio`, so a tile file is either complete or absent. A ``manifest.json`` holds the
-fingerprint of the settings (model, features, stack, grid, tile shape, bands, threshold, AOA): a
-rerun with the same fingerprint reuses the finished tiles; a different one clears them first.
+fingerprint of the settings (model, features, stack, grid, tile shape, bands, threshold, AOA,
+ensemble members, error profile, member-classes output): a rerun with the same fingerprint reuses
+the finished tiles; a different one clears them first. With a member-classes file, a second store
+``members/`` inside the first holds each tile's uint32 member bits and its per-member area sums.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ __all__ = ["OutputWriteError", "TileStore", "fingerprint", "window_key"]
 
 log = logging.getLogger(__name__)
 
-_STORE_VERSION = 1
+_STORE_VERSION = 2
 
 
 class OutputWriteError(PermamapError, OSError):
@@ -107,24 +109,44 @@ class TileStore:
             with _tile_write_errors(final), atomic_path(final) as tmp:
                 np.save(tmp, data, allow_pickle=False)
 
-    def read(self, window: Window, n_bands: int) -> np.ndarray:
-        """A tile's bands; all nodata for an empty tile."""
+    def read(
+        self,
+        window: Window,
+        n_bands: int,
+        *,
+        dtype: Any = np.uint8,
+        fill: int = MAP_NODATA,
+    ) -> np.ndarray:
+        """A tile's bands; all ``fill`` for an empty tile."""
         path = self.path(window)
+        want_dtype = np.dtype(dtype)
         if path.is_file():
             data = np.load(path, allow_pickle=False)
             want = (n_bands, int(window.height), int(window.width))
-            if data.shape != want or data.dtype != np.uint8:
+            if data.shape != want or data.dtype != want_dtype:
                 raise OutputWriteError(
                     0,
-                    f"tile {path} holds {data.dtype} {data.shape}, expected uint8 {want}; delete "
-                    f"{self.folder} and rerun",
+                    f"tile {path} holds {data.dtype} {data.shape}, expected {want_dtype} {want}; "
+                    f"delete {self.folder} and rerun",
                 )
             return data
         if self.empty_path(window).is_file():
-            return np.full(
-                (n_bands, int(window.height), int(window.width)), MAP_NODATA, dtype=np.uint8
-            )
+            return np.full((n_bands, int(window.height), int(window.width)), fill, dtype=want_dtype)
         raise OutputWriteError(0, f"tile {path} is missing; rerun predict_map to compute it")
+
+    def extra_path(self, window: Window, name: str) -> Path:
+        return self.folder / f"{window_key(window)}.{name}.npy"
+
+    def write_extra(self, window: Window, name: str, data: np.ndarray) -> None:
+        """Save a small per-tile array beside the tile (e.g. per-member area sums), atomically."""
+        final = self.extra_path(window, name)
+        with _tile_write_errors(final), atomic_path(final) as tmp:
+            np.save(tmp, data, allow_pickle=False)
+
+    def read_extra(self, window: Window, name: str) -> np.ndarray | None:
+        """The array :meth:`write_extra` saved, or None (an empty tile has none)."""
+        path = self.extra_path(window, name)
+        return np.load(path, allow_pickle=False) if path.is_file() else None
 
     def prepare(self, fingerprint: dict[str, Any]) -> None:
         """Create the store, or clear it when its manifest belongs to another run's settings."""
@@ -158,6 +180,10 @@ def fingerprint(
     threshold: float,
     aoa: AOAReference | None,
     tags: dict[str, str],
+    *,
+    members: Any = None,
+    error_profile: Any = None,
+    member_classes: bool = False,
 ) -> dict[str, Any]:
     """The settings a tile store's tiles depend on (its ``manifest.json``), JSON-ready."""
     import joblib
@@ -180,4 +206,17 @@ def fingerprint(
         "threshold": threshold,
         "aoa": joblib.hash(None if aoa is None else (aoa.train, aoa.threshold, aoa.mean_distance)),
         "tags": tags,
+        "members": None if members is None else _members_hash(members),
+        "error_profile": None
+        if error_profile is None
+        else joblib.hash(json.dumps(error_profile.to_dict(), sort_keys=True, default=str)),
+        "member_classes": bool(member_classes),
     }
+
+
+def _members_hash(members: Any) -> str:
+    """The ensemble's own cached hash when it has one (hashing 20 forests takes a while)."""
+    import joblib
+
+    own = getattr(members, "fingerprint", None)
+    return str(own()) if callable(own) else str(joblib.hash(members))

@@ -3,7 +3,9 @@
 Tiles run on a local thread pool (default) or on dask.distributed (``scheduler="local"`` or an
 address); both call the same :func:`predict_tile`, so their outputs are identical bit for bit.
 Only tiles missing from the :class:`~permamap.predict.store.TileStore` are computed, so a killed
-run resumes where it stopped.
+run resumes where it stopped. With a member-classes output the tile's member bits and per-member
+area sums are written to ``job.members_store`` *before* the map tile, so a tile counts as done only
+when both are there. The ensemble, like the predictor, is shipped once to each dask worker.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Iterable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 from rasterio.windows import Window
@@ -22,9 +25,17 @@ from tqdm.auto import tqdm
 from ..aoa import AOAReference
 from ..covariates.stack import read_stack
 from ..errors import PermamapError
+from ..grid import Grid
 from ..inference import Predictor
 from ..selection.calibration import Calibrator
-from .block import predict_block
+from .block import (
+    ErrorProfileLike,
+    MembersLike,
+    member_areas,
+    member_classes,
+    predict_block,
+    predict_cells,
+)
 from .store import TileStore, window_key
 
 __all__ = ["TileJob", "predict_tile", "run_tiles"]
@@ -42,10 +53,23 @@ class TileJob:
     threshold: float
     n_bands: int
     calibration: Calibrator | None = None
+    error_profile: ErrorProfileLike | None = None
+    members_store: TileStore | None = None
+    grid: Grid | None = None
+
+    def is_done(self, window: Window) -> bool:
+        """The tile's map bands (and member files, when asked for) are stored."""
+        return self.store.is_done(window) and (
+            self.members_store is None or self.members_store.is_done(window)
+        )
 
 
 def predict_tile(
-    job: TileJob, predictor: Predictor, aoa: AOAReference | None, window: tuple[int, int, int, int]
+    job: TileJob,
+    predictor: Predictor,
+    aoa: AOAReference | None,
+    window: tuple[int, int, int, int],
+    members: MembersLike | None = None,
 ) -> str:
     """Read, predict and store one tile ``(col_off, row_off, width, height)``.
 
@@ -54,11 +78,26 @@ def predict_tile(
     w = Window(*window)
     block = read_stack(job.stack, w, job.features)
     if not np.isfinite(block).all(axis=0).any():
+        if job.members_store is not None:
+            job.members_store.write(w, None)
         job.store.write(w, None)
         return "empty"
-    job.store.write(
-        w, predict_block(predictor, block, job.threshold, aoa=aoa, calibration=job.calibration)
+    kw: dict[str, Any] = dict(
+        aoa=aoa, calibration=job.calibration, members=members, error_profile=job.error_profile
     )
+    if job.members_store is None or members is None:
+        job.store.write(w, predict_block(predictor, block, job.threshold, **kw))
+        return "written"
+    if job.grid is None:
+        raise PermamapError("a member-classes output needs the grid in the TileJob (cell areas)")
+    cells = predict_cells(predictor, block, job.threshold, **kw)
+    member_p = cast(np.ndarray, cells.member_p)  # set: members were given
+    area = job.grid.cell_area_km2(w)
+    job.members_store.write_extra(
+        w, "sums", member_areas(member_p, cells.valid, job.threshold, area)
+    )
+    job.members_store.write(w, member_classes(member_p, cells.valid, job.threshold))
+    job.store.write(w, cells.bands)  # last: the map tile marks the whole tile done
     return "written"
 
 
@@ -67,6 +106,7 @@ def _run_local(
     job: TileJob,
     predictor: Predictor,
     aoa: AOAReference | None,
+    members: MembersLike | None,
     todo: list[tuple[int, int, int, int]],
     n_jobs: int,
     bar: tqdm,
@@ -74,7 +114,7 @@ def _run_local(
     counts = {"written": 0, "empty": 0}
     if n_jobs <= 1:
         for win in todo:
-            counts[predict_tile(job, predictor, aoa, win)] += 1
+            counts[predict_tile(job, predictor, aoa, win, members)] += 1
             bar.update()
         return counts
     # Threads: GDAL reads and the numba / scikit-learn tree kernels release the GIL.
@@ -82,7 +122,7 @@ def _run_local(
         pending = set()
         it = iter(todo)
         for win in it:  # keep at most 2 × n_jobs tiles in flight: bounded memory
-            pending.add(pool.submit(predict_tile, job, predictor, aoa, win))
+            pending.add(pool.submit(predict_tile, job, predictor, aoa, win, members))
             if len(pending) >= 2 * n_jobs:
                 break
         while pending:
@@ -96,7 +136,7 @@ def _run_local(
                 counts[fut.result()] += 1
                 bar.update()
             for win in it:
-                pending.add(pool.submit(predict_tile, job, predictor, aoa, win))
+                pending.add(pool.submit(predict_tile, job, predictor, aoa, win, members))
                 if len(pending) >= 2 * n_jobs:
                     break
     return counts
@@ -106,6 +146,7 @@ def _run_dask(
     job: TileJob,
     predictor: Predictor,
     aoa: AOAReference | None,
+    members: MembersLike | None,
     todo: list[tuple[int, int, int, int]],
     scheduler: str,
     n_jobs: int,
@@ -135,6 +176,9 @@ def _run_dask(
         # Ship the model once per worker, then one small task per tile, each writing its own file.
         pred_f = client.scatter(predictor, broadcast=True, hash=False)
         aoa_f = client.scatter(aoa, broadcast=True, hash=False) if aoa is not None else None
+        members_f = (
+            client.scatter(members, broadcast=True, hash=False) if members is not None else None
+        )
         run_id = uuid.uuid4().hex[:8]
         futures = [
             client.submit(
@@ -143,6 +187,7 @@ def _run_dask(
                 pred_f,
                 aoa_f,
                 win,
+                members_f,
                 pure=False,
                 key=f"permamap-tile-{run_id}-{window_key(Window(*win))}",
             )
@@ -168,6 +213,7 @@ def run_tiles(
     tiles: Iterable[Window],
     *,
     aoa: AOAReference | None = None,
+    members: MembersLike | None = None,
     n_jobs: int = 1,
     scheduler: str | None = None,
     progress: bool = False,
@@ -178,7 +224,7 @@ def run_tiles(
     todo = [
         (int(w.col_off), int(w.row_off), int(w.width), int(w.height))
         for w in tiles
-        if not job.store.is_done(w)
+        if not job.is_done(w)
     ]
     reused = len(tiles) - len(todo)
     if reused:
@@ -198,8 +244,8 @@ def run_tiles(
         smoothing=0.1,
     ) as bar:
         if scheduler is None:
-            counts = _run_local(job, predictor, aoa, todo, n_jobs, bar)
+            counts = _run_local(job, predictor, aoa, members, todo, n_jobs, bar)
         else:
-            counts = _run_dask(job, predictor, aoa, todo, scheduler, n_jobs, bar)
+            counts = _run_dask(job, predictor, aoa, members, todo, scheduler, n_jobs, bar)
     counts["reused"] = reused
     return counts

@@ -14,8 +14,9 @@ Anything missing or unreadable becomes a visible note in its section, never a cr
 no script and loads nothing from the network, so it works opened from disk, offline.
 
 The page is assembled from :mod:`.page` (section machinery and HTML shell), :mod:`.headline`,
-:mod:`.results` (maps, area, change) and :mod:`.provenance` (CV, importance, sites, model card,
-files); :mod:`.markup` holds the HTML fragments they share.
+:mod:`.results` (maps, area, change), :mod:`.provenance` (CV, importance, sites, model card,
+files) and :mod:`.uncertainty` ("How sure are we?"); :mod:`.markup` holds the HTML fragments they
+share.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from .provenance import (
     section_sites,
 )
 from .results import section_area, section_change, section_maps, section_plausibility
+from .uncertainty import section_uncertainty
 
 __all__ = ["headline_values", "write_report"]
 
@@ -56,6 +58,7 @@ _SECTIONS: tuple[tuple[str, str, Callable[[Page], str | None]], ...] = (
     ("importance", "Feature importance", section_importance),
     ("sites", "Sites and quality control", section_sites),
     ("model-card", "Model card", section_model_card),
+    ("uncertainty", "How sure are we?", section_uncertainty),
     ("files", "Files in this run", section_files),
 )
 

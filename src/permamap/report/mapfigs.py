@@ -64,7 +64,11 @@ AOA_STYLE: dict[int, tuple[str, str]] = {
     0: ("outside AOA", "#f4a582"),
     1: ("inside AOA", "#92c5de"),
 }
-_PERCENT_LABELS = {"probability": "permafrost probability (%)", "uncertainty": "uncertainty (%)"}
+_PERCENT_LABELS = {
+    "probability": "permafrost probability (%)",
+    "uncertainty": "uncertainty (percentage points: 100 × ensemble sd of p)",
+    "expected_accuracy": "expected accuracy (%)",
+}
 
 
 @dataclass(frozen=True)

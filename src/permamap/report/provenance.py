@@ -57,6 +57,7 @@ _CARD_SHOWN = frozenset(
         "seed",
         "settings",
         "calibration",
+        "error_profile",  # shown in "How sure are we?"
     }
 )
 # What the entries of the card's cv_protocol.spatial mean (kNNDM, Linnenbrink et al. 2024).

@@ -30,11 +30,8 @@ _AREA_LABELS = {
     "cell_km2": "All cells",
 }
 
+# (the uncertainty band is shown in "How sure are we?", report/uncertainty.py)
 _QUALITY_BANDS = {
-    "uncertainty": (
-        "Uncertainty {epoch}",
-        "0 = the model is sure, 100 = a coin toss ({method}).",
-    ),
     "aoa": (
         "Area of applicability {epoch}",
         "Outside (0) = factor combinations unlike any training site (dissimilarity index above "

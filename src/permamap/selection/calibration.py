@@ -29,6 +29,7 @@ __all__ = [
     "CALIBRATION_METHODS",
     "Calibrator",
     "calibrate",
+    "cross_fit",
     "expected_calibration_error",
     "reliability_table",
 ]
@@ -125,6 +126,21 @@ def _scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     }
 
 
+def cross_fit(method: str, p_oof: np.ndarray, y: np.ndarray, fold_of_row: np.ndarray) -> np.ndarray:
+    """Each row's probability calibrated by ``method`` fitted on the other folds' rows only.
+
+    >>> p = np.array([0.1, 0.2, 0.8, 0.9]); y = np.array([0, 0, 1, 1])
+    >>> cross_fit("none", p, y, np.array([0, 1, 0, 1])).tolist()
+    [0.1, 0.2, 0.8, 0.9]
+    """
+    p_oof, y, fold_of_row = np.asarray(p_oof, float), np.asarray(y, int), np.asarray(fold_of_row)
+    out = np.empty_like(p_oof)
+    for f in np.unique(fold_of_row):
+        test = fold_of_row == f
+        out[test] = _fit(method, p_oof[~test], y[~test]).apply(p_oof[test])
+    return out
+
+
 def calibrate(
     p_oof: np.ndarray,
     y: np.ndarray,
@@ -152,13 +168,7 @@ def calibrate(
         ``reliability_after`` (cross-fitted), ``n_rows``.
     """
     p_oof, y = np.asarray(p_oof, float), np.asarray(y, int)
-    cross: dict[str, np.ndarray] = {}
-    for method in methods:
-        out = np.empty_like(p_oof)
-        for f in np.unique(fold_of_row):
-            test = fold_of_row == f
-            out[test] = _fit(method, p_oof[~test], y[~test]).apply(p_oof[test])
-        cross[method] = out
+    cross = {m: cross_fit(m, p_oof, y, fold_of_row) for m in methods}
     evidence = {m: _scores(y, cross[m]) for m in methods}
     # a calibrator must not worsen the Brier score of the raw probabilities
     eligible = [

@@ -23,6 +23,7 @@ __all__ = [
     "METRIC_RANGE",
     "SCORERS",
     "SCORE_COLUMNS",
+    "TUNING_METRICS",
     "corrected_se",
     "cv_block",
     "fold_metrics",
@@ -44,7 +45,10 @@ SCORERS: dict[str, Any] = {
     "pr_auc": "average_precision",
     "kappa": make_scorer(cohen_kappa_score),
     "brier": "neg_brier_score",
+    "log_loss": "neg_log_loss",
 }
+#: Scores the grid search may maximise (``[models] tuning_metric``): the metrics and the log-loss.
+TUNING_METRICS = (*METRICS, "log_loss")
 #: Columns of the tidy score table (``cv_scores.csv``).
 SCORE_COLUMNS = ["model", "scheme", "repeat", "fold", "metric", "value"]
 #: Model name of the score rows of the final configuration.

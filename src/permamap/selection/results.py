@@ -128,6 +128,8 @@ class FinalModel:
         The area-of-applicability reference of the model's features (Meyer & Pebesma 2021).
     timings : dict
         Seconds of ``final`` (scores and fit) and ``aoa``.
+    ensemble : Ensemble or None
+        Refits on spatially blocked bootstrap resamples (``[models] bootstrap_members``; None = 0).
     """
 
     model: FeatureGuard
@@ -137,6 +139,7 @@ class FinalModel:
     summary: pd.DataFrame
     aoa: AOAReference
     timings: dict[str, float] = field(default_factory=dict)
+    ensemble: Any = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,6 +167,8 @@ class ModelStageResult:
     aoa : AOAReference
         The area-of-applicability reference, fitted on the training rows with the first-repeat
         spatial folds (the tuning hold-out as one more fold, -1); it is saved in the model artefact.
+    ensemble : Ensemble or None
+        The bootstrap refits behind the maps' uncertainty band (saved as ``models/ensemble.joblib``).
     """
 
     model: FeatureGuard
@@ -174,3 +179,4 @@ class ModelStageResult:
     selection: dict[str, Any]
     timings: dict[str, float]
     aoa: AOAReference
+    ensemble: Any = None

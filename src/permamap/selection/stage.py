@@ -26,14 +26,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..aoa import fit_aoa
+from ..aoa import AOAReference, fit_aoa
 from ..cv import Splits
 from ..modelio import FeatureGuard, jsonable, package_versions, training_hash
 from ..models import Candidate, make_candidate
 from .backend import parallel_backend, quiet, stopwatch
-from .calibration import Calibrator, calibrate
+from .calibration import Calibrator, calibrate, cross_fit
 from .cost import choose_within_noise, cost_class, measured_cost, paired_se, pareto
 from .data import TrainingData, make_splits, prepare_data, spatial_folds_of_rows, split_ratios
+from .ensemble import bootstrap_blocks, fit_ensemble
+from .errorprofile import MIN_ROWS, ErrorProfile, cv_dissimilarity, fit_error_profile
 from .evaluation import cv_scores, evaluate_subset, fit_predict, most_common_params
 from .importance import rank_importance, search_feature_subsets
 from .metrics import (
@@ -331,11 +333,13 @@ def calibration_of(
     splits: Mapping[str, Splits],
     choice: ModelChoice,
     features: Sequence[str],
-) -> tuple[Calibrator, dict[str, Any]]:
+) -> tuple[Calibrator, dict[str, Any], np.ndarray]:
     """Out-of-fold probabilities of the final configuration (first spatial repeat), calibrated.
 
     See :mod:`permamap.selection.calibration`; ``none`` wins unless a calibrator lowers the
-    cross-fitted spatial-CV log-loss.
+    cross-fitted spatial-CV log-loss. The third value holds, per evaluation row, the out-of-fold
+    probability calibrated by the chosen method fitted on the other folds (NaN where no fold
+    model predicted the row): what the error profile is fitted on.
     """
     cols = [data.features.index(f) for f in features]
     cand = choice.candidate.select(cols)
@@ -348,7 +352,37 @@ def calibration_of(
         if got is not None:
             p[test] = got
     ok = np.isfinite(p)
-    return calibrate(p[ok], y[ok], folds[ok])
+    calibrator, evidence = calibrate(p[ok], y[ok], folds[ok])
+    p_cal = np.full(len(y), np.nan)
+    p_cal[ok] = cross_fit(calibrator.method, p[ok], y[ok], folds[ok])
+    return calibrator, evidence, p_cal
+
+
+def error_profile_of(
+    data: TrainingData, aoa: AOAReference, p_cal: np.ndarray, settings: ModelSettings
+) -> tuple[ErrorProfile | None, str | None]:
+    """Expected accuracy from the DI and the confidence, fitted on the spatial-CV rows.
+
+    Each evaluation row pairs its DI against the rows of the other spatial folds
+    (:func:`~permamap.selection.errorprofile.cv_dissimilarity`, the tuning hold-out excluded) with
+    its cross-fitted calibrated out-of-fold probability. ``[models] error_profile = "none"``
+    skips it (the maps then have no ``expected_accuracy`` band). Without it, the second value
+    says why (also when every out-of-fold class is right: nothing to relate to the DI).
+    """
+    if settings.error_profile == "none":
+        return None, '[models] error_profile = "none": no expected-accuracy band'
+    di = cv_dissimilarity(aoa)[data.eval_rows]
+    ok = np.isfinite(di) & np.isfinite(p_cal)
+    right = (p_cal[ok] >= 0.5) == (data.y[ok] == 1)
+    if ok.sum() < MIN_ROWS or right.all() or not right.any():
+        # nothing to relate to the DI: a constant accuracy is all the sites can tell
+        return None, (
+            f"no error profile: {int(right.sum())} of {int(ok.sum())} out-of-fold classes are "
+            f"right, and the profile needs at least {MIN_ROWS} rows with both right and "
+            "wrong ones; the maps get no expected_accuracy band (the spatial-CV accuracy is the "
+            "only accuracy figure)"
+        )
+    return fit_error_profile(di[ok], p_cal[ok], data.y[ok], kind=settings.error_profile), None
 
 
 def train_final(
@@ -395,6 +429,26 @@ def train_final(
         guard.fit(X_fit, data.y_all)
     stop()
 
+    ensemble = None
+    if settings.bootstrap_members:
+        stop = stopwatch(timings, "ensemble")
+        block_km = splits["spatial"].info.get("block_size_km")
+        ensemble = fit_ensemble(
+            FeatureGuard(cand.build(params), features=chosen),
+            X_fit,
+            data.y_all,
+            bootstrap_blocks(
+                data.lonlat_all,
+                data.y_all,
+                block_size_km=float(block_km) if block_km else None,
+                random_state=random_state,
+            ),
+            n_members=settings.bootstrap_members,
+            random_state=random_state,
+            n_jobs=n_jobs,
+        )
+        stop()
+
     stop = stopwatch(timings, "aoa")
     aoa = fit_aoa(
         data.factors(chosen),
@@ -405,7 +459,11 @@ def train_final(
     stop()
     categorical = {f: data.classes(f) for f in chosen if f in data.categorical}
     stop = stopwatch(timings, "calibration")
-    calibrator, evidence = calibration_of(data, splits, choice, chosen)
+    calibrator, evidence, p_cal = calibration_of(data, splits, choice, chosen)
+    stop()
+
+    stop = stopwatch(timings, "error_profile")
+    profile, profile_note = error_profile_of(data, aoa, p_cal, settings)
     stop()
 
     y_all = data.y_all
@@ -440,12 +498,15 @@ def train_final(
             "(model = the candidate name) are the reference",
         },
         "calibration": {**calibrator.to_dict(), **evidence},
+        "error_profile": profile.to_dict() if profile is not None else None,
+        "error_profile_note": profile_note,
+        "ensemble": ensemble.info if ensemble is not None else None,
         "prediction_s_per_million_cells": choice.cost_s_per_million,
         "versions": package_versions(),
         "seed": random_state,
         "settings": settings.to_dict(),
     }
-    return FinalModel(guard, chosen, jsonable(card), scores, summary, aoa, timings)
+    return FinalModel(guard, chosen, jsonable(card), scores, summary, aoa, timings, ensemble)
 
 
 # =========================================================================== the stage
@@ -601,4 +662,5 @@ def model_stage(
         },
         timings=timings,
         aoa=final.aoa,
+        ensemble=final.ensemble,
     )

@@ -167,7 +167,7 @@ def tune_candidates(
             data.y_all,
             data.tune_rows,
             inner[scheme],
-            settings.metric,
+            settings.tuning_metric,
             settings.choice_se,
         )
         for name, scheme in keys
