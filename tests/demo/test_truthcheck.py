@@ -6,30 +6,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rasterio
 
 from permamap.demo.sites import LABEL_NOISE, site_label_probability
 from permamap.demo.truthcheck import extent_in_interval, truth_check
+from permamap.fileio import open_tiled
 from permamap.grid import Grid
 
 GRID = Grid.from_bounds((0.0, 0.0, 4.0, 2.0), res=1.0)  # 2 rows x 4 columns
 
 
 def _write(path: Path, bands: dict[str, np.ndarray]) -> Path:
-    profile = {
-        "driver": "GTiff",
-        "height": GRID.height,
-        "width": GRID.width,
-        "count": len(bands),
-        "dtype": "uint8",
-        "crs": GRID.crs,
-        "transform": GRID.transform,
-        "nodata": 255,
-    }
-    with rasterio.open(path, "w", **profile) as ds:
-        for i, (name, a) in enumerate(bands.items(), start=1):
-            ds.write(a.astype(np.uint8), i)
-            ds.set_band_description(i, name)
+    with open_tiled(path, GRID, len(bands), "uint8", 255, list(bands)) as ds:
+        ds.write(np.stack([b.astype(np.uint8) for b in bands.values()]))
     return path
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import rasterio
 from matplotlib.collections import PathCollection, PolyCollection
 
+from permamap.fileio import open_tiled
 from permamap.grid import Grid
 from permamap.layout import RunLayout
 from permamap.report import write_report
@@ -70,23 +70,8 @@ EXTENT = {2000: 2_500_000.0, 2010: 2_250_000.0, 2020: 2_220_000.0}
 
 def _write_map(path: Path, bands: dict[str, np.ndarray], **tags: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        dtype="uint8",
-        count=len(bands),
-        height=GRID.height,
-        width=GRID.width,
-        crs=GRID.crs,
-        transform=GRID.transform,
-        nodata=255,
-        photometric="MINISBLACK",  # four uint8 bands are not RGBA here
-    ) as dst:
-        for i, (name, data) in enumerate(bands.items(), start=1):
-            dst.write(data.astype(np.uint8), i)
-            dst.set_band_description(i, name)
-        dst.update_tags(**tags)
+    with open_tiled(path, GRID, len(bands), "uint8", 255, list(bands), tags=tags) as dst:
+        dst.write(np.stack([b.astype(np.uint8) for b in bands.values()]))
     return path
 
 
