@@ -204,7 +204,7 @@ def test_errors_name_the_value_and_the_fix(rows: tuple[np.ndarray, ...]) -> None
     right = (p[:100] >= 0.5).astype(int)
     with pytest.raises(DataError, match="every one of the 100 out-of-fold classes is right"):
         fit_error_profile(di[:100], p[:100], right)
-    with pytest.raises(ConfigError, match=r"kind 'gam' is unknown; use one of \['glm', 'di'\]"):
+    with pytest.raises(ConfigError, match=r"kind 'gam' is unknown; use one of \['calibrated', 'glm', 'di'\]"):
         fit_error_profile(di, p, y, kind="gam")
     with pytest.raises(ConfigError, match=r"threshold 1\.5"):
         fit_error_profile(di, p, y, threshold=1.5)
@@ -230,3 +230,25 @@ def test_errors_name_the_value_and_the_fix(rows: tuple[np.ndarray, ...]) -> None
         accuracy_by_bin(np.array([0.6]), np.array([1]), edges=(0.9, 0.5))
     with pytest.raises(DataError, match="weights must be finite and positive"):
         accuracy_by_bin(np.array([0.6]), np.array([1]), np.array([0.0]))
+
+
+def test_calibrated_kind_fits_only_the_di_penalty() -> None:
+    """a = 0 and b = 1 are held; c is recovered from rows drawn with P = sigmoid(logit(conf) − c·DI)."""
+    rng = np.random.default_rng(5)
+    n = 6000
+    p = rng.uniform(0.0, 1.0, n)
+    di = rng.uniform(0.0, 1.5, n)
+    conf = np.clip(np.maximum(p, 1 - p), 0.5 + 1e-3, 1 - 1e-3)
+    right = rng.random(n) < 1 / (1 + np.exp(-(np.log(conf / (1 - conf)) - 0.8 * di)))
+    y = np.where(right, (p >= 0.5).astype(int), (p < 0.5).astype(int))
+    prof = fit_error_profile(di, p, y, kind="calibrated")
+    a, b, c = prof.coef
+    assert (a, b) == (0.0, 1.0)
+    assert c == pytest.approx(0.8, abs=0.15)
+    # at DI = 0 the expected accuracy is the confidence itself
+    grid = np.linspace(0.05, 0.95, 19)
+    got = prof.expected_accuracy(np.zeros_like(grid), grid)
+    assert np.allclose(got, np.maximum(grid, 1 - grid), atol=2e-3)
+    assert ErrorProfile.from_dict(prof.to_dict()) == prof
+    with pytest.raises(DataError, match="calibrated error profile has coefficients"):
+        ErrorProfile("calibrated", 0.5, coef=(0.2, 1.0, 0.5))

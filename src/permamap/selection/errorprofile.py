@@ -21,6 +21,15 @@ cell's class (``p >= threshold``) is right. Two fits:
     a calibrated ``p`` alone gives the accuracy when DI = 0 (``a = 0, b = 1``); DI then says how
     much less to trust it away from the training data. Being parametric, it also extrapolates
     beyond the largest training DI in a defined way.
+``calibrated`` (the pipeline's default)
+    The ``glm`` form with ``a = 0`` and ``b = 1`` held: ``P(correct) = sigmoid(logit(confidence)
+    − c · DI)``, only ``c >= 0`` fitted. The map's probability band is already calibrated under
+    spatial CV (:mod:`permamap.selection.calibration`), so its confidence *is* the expected
+    accuracy where the cell resembles the training data; the profile adds only how fast accuracy
+    falls with DI. Freeing ``a`` and ``b`` fits the out-of-fold rows of the fold models, whose
+    probabilities are less sure than the final model's: on the virtual Eurasia ``b`` came out at
+    1.45, and the map's expected accuracy in the 0.8–0.95 bins ran 6–8 points above what the
+    sites would observe, while the calibrated confidence alone stayed within 3–4 points.
 ``di``
     CAST's shape: accuracy against DI alone, non-increasing — scikit-learn's
     :class:`~sklearn.isotonic.IsotonicRegression` (``increasing=False``) on the 0/1 correctness of
@@ -71,7 +80,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ERROR_PROFILE_KINDS = ("glm", "di")
+ERROR_PROFILE_KINDS = ("calibrated", "glm", "di")
 MIN_ROWS = 20
 _EPS = 1e-3  # probabilities are clipped as in selection.calibration: no infinite logit or loss
 _DEFAULT_EDGES = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
@@ -97,7 +106,7 @@ class ErrorProfile:
 
     Attributes
     ----------
-    kind : {"glm", "di"}
+    kind : {"calibrated", "glm", "di"}
         The fit (module docstring).
     threshold : float
         Class threshold on ``p``: class 1 where ``p >= threshold``.
@@ -138,11 +147,13 @@ class ErrorProfile:
                 f"class threshold {self.threshold!r} must lie strictly between 0 and 1; use 0.5 "
                 "unless the maps use another threshold"
             )
-        if self.kind == "glm":
+        if self.kind in ("glm", "calibrated"):
             ok = len(self.coef) == 3 and all(np.isfinite(self.coef)) and min(self.coef[1:]) >= 0
+            if self.kind == "calibrated":
+                ok = ok and tuple(self.coef[:2]) == (0.0, 1.0)
             if not ok or self.table_di or self.table_accuracy:
                 raise DataError(
-                    f"glm error profile has coefficients {list(self.coef)} and a table of "
+                    f"{self.kind} error profile has coefficients {list(self.coef)} and a table of "
                     f"{len(self.table_di)} rows; it needs three finite numbers (a, b >= 0, c >= 0) "
                     "and no table; refit it with fit_error_profile"
                 )
@@ -268,8 +279,13 @@ def _check_rows(di: Any, p: Any, y: Any) -> tuple[np.ndarray, np.ndarray, np.nda
     return arrays["di"], arrays["p"], arrays["y"].astype(np.int64)
 
 
-def _fit_glm(L: np.ndarray, D: np.ndarray, t: np.ndarray) -> tuple[tuple[float, ...], bool]:
-    """Bounded logistic fit of ``t ~ a + b·L − c·D`` (mean log-loss, analytic gradient)."""
+def _fit_glm(
+    L: np.ndarray, D: np.ndarray, t: np.ndarray, calibrated: bool = False
+) -> tuple[tuple[float, ...], bool]:
+    """Bounded logistic fit of ``t ~ a + b·L − c·D`` (mean log-loss, analytic gradient).
+
+    ``calibrated`` holds ``a = 0, b = 1`` (equal bounds) and fits ``c`` alone.
+    """
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
         a, b, c = theta
@@ -279,12 +295,14 @@ def _fit_glm(L: np.ndarray, D: np.ndarray, t: np.ndarray) -> tuple[tuple[float, 
         return value, np.array([r.mean(), (r * L).mean(), -(r * D).mean()])
 
     mean = float(np.clip(t.mean(), _EPS, 1 - _EPS))
+    start = [0.0, 1.0, 0.0] if calibrated else [np.log(mean / (1 - mean)), 0.0, 0.0]
+    bounds = [(0.0, 0.0), (1.0, 1.0)] if calibrated else [(None, None), (0.0, None)]
     res = minimize(
         loss,
-        x0=np.array([np.log(mean / (1 - mean)), 0.0, 0.0]),
+        x0=np.array(start),
         jac=True,
         method="L-BFGS-B",
-        bounds=[(None, None), (0.0, None), (0.0, None)],
+        bounds=[*bounds, (0.0, None)],
         options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-10},
     )
     if not res.success:
@@ -311,7 +329,7 @@ def fit_error_profile(
         Out-of-fold P(permafrost) of each row, calibrated as the map's probability band is.
     y : numpy.ndarray, (n,)
         Labels (1 permafrost, 0 not).
-    kind : {"glm", "di"}, default="glm"
+    kind : {"calibrated", "glm", "di"}, default="glm"
         The fit (module docstring).
     threshold : float, default=0.5
         Class threshold on ``p``.
@@ -356,9 +374,9 @@ def fit_error_profile(
             "cross-validation accuracy as a single figure"
         )
     converged = True
-    if kind == "glm":
-        coef, converged = _fit_glm(_logit(_confidence(p, threshold)), di, t)
-        prof = ErrorProfile("glm", threshold, coef=coef)
+    if kind in ("glm", "calibrated"):
+        coef, converged = _fit_glm(_logit(_confidence(p, threshold)), di, t, kind == "calibrated")
+        prof = ErrorProfile(kind, threshold, coef=coef)
     else:
         iso = IsotonicRegression(increasing=False, y_min=0.0, y_max=1.0, out_of_bounds="clip")
         iso.fit(di, t)
@@ -376,7 +394,7 @@ def fit_error_profile(
         "observed_accuracy": float(t.mean()),
         "coefficients": (
             dict(zip(("intercept", "logit_confidence", "di"), prof.coef, strict=True))
-            if kind == "glm"
+            if kind != "di"
             else None
         ),
         "di_range": [float(di.min()), float(di.max())],
@@ -385,7 +403,7 @@ def fit_error_profile(
         "binned": _bins(expected, t, np.ones_like(t), deciles, closed_outside=False),
         "binned_by": "deciles of the in-sample expected accuracy",
     }
-    if kind == "glm":
+    if kind != "di":
         evidence["converged"] = converged
     log.info(
         "error profile (%s): %d rows, log-loss %.4f vs %.4f for one accuracy everywhere",

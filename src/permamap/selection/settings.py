@@ -58,9 +58,10 @@ class ModelSettings:
         rule, because the maps publish probabilities: accuracy is flat across a logistic
         regression's ``C`` and the one-SE rule then picks the strongest regularisation, whose
         probabilities are the flattest (the virtual Eurasia's region at p ≥ 1 % grew by 2 M km²).
-    error_profile : {"glm", "di", "none"}
-        Expected accuracy per cell from the dissimilarity index and the confidence (``glm``), the
-        DI alone (``di``, as CAST's errorProfiles), or none (:mod:`permamap.selection.errorprofile`).
+    error_profile : {"calibrated", "glm", "di", "none"}
+        Expected accuracy per cell: the calibrated confidence lowered with the dissimilarity index
+        (``calibrated``), a free logistic fit of both (``glm``), the DI alone (``di``, as CAST's
+        errorProfiles), or none (:mod:`permamap.selection.errorprofile`).
     bootstrap_members : int
         Refits of the final model on spatially blocked bootstrap resamples of the sites (2-32);
         the maps' ``uncertainty`` band is their spread and the areas get 95 % intervals from them.
@@ -105,7 +106,7 @@ class ModelSettings:
     inner_folds: int = 3
     metric: str = "accuracy"
     tuning_metric: str = "log_loss"
-    error_profile: str = "glm"
+    error_profile: str = "calibrated"
     bootstrap_members: int = 20
     choice_se: float = 1.0
     importance_repeats: int = 3
@@ -253,7 +254,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "tuning": ("holdout", "nested", "none"),
     "metric": METRICS,
     "tuning_metric": TUNING_METRICS,
-    "error_profile": ("glm", "di", "none"),
+    "error_profile": ("calibrated", "glm", "di", "none"),
     "backend": ("loky", "threading", "dask"),
 }
 
