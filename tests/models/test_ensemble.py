@@ -151,3 +151,24 @@ def test_save_load_roundtrip_and_bad_files(tmp_path: Path, data) -> None:
     bad.write_bytes(b"not a zip file")
     with pytest.raises(InputFileError, match=r"bad\.skops is unreadable or corrupt"):
         Ensemble.load(bad)
+
+
+def test_linear_members_are_predicted_as_one_matrix_product() -> None:
+    """Scaled logistic members fold into one weight matrix with the same probabilities."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from permamap.selection.ensemble import Ensemble, _linear_stack
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(3.0, 5.0, (400, 3))
+    y = (X[:, 0] - 0.5 * X[:, 2] + rng.normal(0, 2, 400) > 3).astype(int)
+    members = [
+        make_pipeline(StandardScaler(), LogisticRegression(C=c)).fit(X[k::2], y[k::2])
+        for k, c in enumerate((0.1, 10.0))
+    ]
+    assert _linear_stack(members) is not None
+    by_member = np.stack([m.predict_proba(X)[:, 1] for m in members])
+    assert np.allclose(Ensemble(members).predict_members(X), by_member, atol=1e-12)
+    assert _linear_stack([*members, make_pipeline(StandardScaler())]) is None

@@ -104,7 +104,9 @@ def test_same_band_meaning_for_every_model_kind(kind: str, training, groups, blo
     x = block[:, valid].T
     # by hand, through scikit-learn: each member's P(1), calibrated, population sd, percent
     p = np.stack([m.predict_proba(x)[:, 1] for m in ens.members])
-    np.testing.assert_allclose(ens.predict_members(x), p, rtol=0, atol=1e-12)
+    # float32 factors: scikit-learn keeps float32 for linear pipelines, the folded-weight route
+    # of linear members computes in float64 (differences ~1e-7, far below one percentage point)
+    np.testing.assert_allclose(ens.predict_members(x), p, rtol=0, atol=1e-6)
     expected = np.rint(100 * np.interp(ens.predict_members(x), cal.x, cal.y).std(axis=0))
     np.testing.assert_array_equal(out[2][valid], expected.astype(np.uint8))
     assert out[2][valid].max() <= 50 and out[2][valid].max() > 0

@@ -294,13 +294,13 @@ def test_absent_inputs_each_say_so_in_one_sentence(tmp_path: Path) -> None:
     assert missing == [
         "models/model_card.json was not found, so there is no reliability diagram",
         "this run fitted no ensemble of refitted models (the map's uncertainty band is empty), "
-        "so there is no spread map; set [models] bootstrap_members = 20 and rerun",
+        'so there is no spread map; set [models] bootstrap_members = "auto" and rerun',
         "<code>maps/permafrost_2020.tif</code> has no <code>expected_accuracy</code> band (no "
         "error profile was fitted; it needs the area of applicability), so there is no "
         "expected-accuracy map",
         "models/model_card.json was not found, so there is no error-profile evidence",
         "summary.json has no 95 % intervals for the areas (this run fitted no ensemble), so the "
-        "areas are single figures; set [models] bootstrap_members = 20 and rerun",
+        'areas are single figures; set [models] bootstrap_members = "auto" and rerun',
     ]
     for text in missing:  # one sentence each, and no number made up
         assert text.count(". ") == 0 and not re.search(r"\d\.\d", text)
@@ -365,3 +365,10 @@ def test_the_section_follows_the_model_card_in_the_report(run_folder) -> None:
         "area-intervals",
     } <= set(_images(body))
     assert 'class="missing"' not in body
+
+
+def test_a_calibrated_error_profile_shows_its_di_penalty(tmp_path: Path) -> None:
+    profile = {"kind": "calibrated", "coef": [0.0, 1.0, 0.42], "evidence": {"n_rows": 300}}
+    html = section_uncertainty(_run(tmp_path, card={"model": "lr", "error_profile": profile}))
+    assert "sigmoid(logit(confidence) − 0.42 · DI)" in html
+    assert "300 out-of-fold site rows" not in html  # no overall accuracy recorded: none shown

@@ -197,7 +197,7 @@ def _spread(inp: _Inputs) -> str:
     if method.lower().startswith("none") or not np.ma.count(view.data):
         return missing(
             "this run fitted no ensemble of refitted models (the map's uncertainty band is "
-            "empty), so there is no spread map; set [models] bootstrap_members = 20 and rerun"
+            'empty), so there is no spread map; set [models] bootstrap_members = "auto" and rerun'
         )
     if not method.lower().startswith("ensemble"):
         return missing(
@@ -339,6 +339,12 @@ def _profile_evidence(inp: _Inputs) -> str:
                 f"Fit <code>glm</code>: P(class right) = sigmoid({a} + {b} · logit(confidence) − "
                 f"{c} · DI). "
             )
+        elif prof.get("kind") == "calibrated" and isinstance(coef, list) and len(coef) == 3:
+            fit = (
+                "Fit <code>calibrated</code>: P(class right) = sigmoid(logit(confidence) − "
+                f"{sig(coef[2], 3)} · DI): the calibrated probability's own confidence, lowered "
+                "as the cell departs from the training sites. "
+            )
         elif prof.get("kind"):
             fit = f"Fit <code>{esc(prof.get('kind'))}</code>. "
         n, acc = ev.get("n_rows"), ev.get("observed_accuracy")
@@ -411,7 +417,7 @@ def _areas(inp: _Inputs) -> str:
     if not has_ci:
         return missing(
             f"{summary_name} has no 95 % intervals for the areas (this run fitted no ensemble), "
-            "so the areas are single figures; set [models] bootstrap_members = 20 and rerun"
+            'so the areas are single figures; set [models] bootstrap_members = "auto" and rerun'
         )
     unc = get(page.summary, "uncertainty")
     unc = unc if isinstance(unc, Mapping) else {}

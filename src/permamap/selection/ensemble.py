@@ -30,8 +30,12 @@ from typing import Any
 
 import numpy as np
 from joblib import Parallel, delayed
+from scipy.special import expit
 from sklearn.base import clone
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils import _safe_indexing, check_random_state
 
 from ..cv import SpatialBlockKFold
@@ -222,6 +226,56 @@ def member_estimator(estimator: Any, n_members: int) -> Any:
     return est
 
 
+#: Seconds per million grid cells a map costs besides the model: reading the factors, writing the
+#: tiles and the COG (make bench, predict: 14.3 s for the 131.7 M cells of a 30 arc-sec epoch with a
+#: one-factor tree, 2026-11-28).
+MAP_IO_S_PER_MILLION = 0.1
+#: Members of the ``auto`` ensemble when members are cheap (linear, or forests of scaled size).
+AUTO_MEMBERS = 20
+
+
+def auto_members(estimator: Any, cost_s_per_million: float | None) -> tuple[int, str]:
+    """How many members ``bootstrap_members = "auto"`` gives, and why (issue 12: band ≤ 2× the map).
+
+    Scaled logistic regressions fold into one matrix product and forests get ``1/B`` of the trees
+    (:func:`member_estimator`), so :data:`AUTO_MEMBERS` of them cost about one model. Any other
+    member is a full model: as many as the plain map's own cost allows (model + I/O, with
+    ``cost_s_per_million`` the model's measured prediction cost), at least 2.
+
+    >>> auto_members(RandomForestClassifier(), 40.0)[0]
+    20
+    >>> auto_members(ExtraTreesClassifier, None)[0]  # a class, not an estimator: cost unknown
+    20
+    >>> from sklearn.ensemble import HistGradientBoostingClassifier
+    >>> auto_members(HistGradientBoostingClassifier(), 0.02)
+    (6, 'full-size members: as many as fit in one map (model 0.02 + I/O 0.1 s per million cells)')
+    """
+    if _forest_keys(estimator) or _is_linear(estimator):
+        return AUTO_MEMBERS, "members cost about one model together (scaled forests or linear)"
+    if not cost_s_per_million or cost_s_per_million <= 0:
+        return AUTO_MEMBERS, "prediction cost not measured"
+    budget = cost_s_per_million + MAP_IO_S_PER_MILLION
+    n = int(min(AUTO_MEMBERS, max(2, budget // cost_s_per_million)))
+    return n, (
+        f"full-size members: as many as fit in one map (model {cost_s_per_million:g} + I/O "
+        f"{MAP_IO_S_PER_MILLION:g} s per million cells)"
+    )
+
+
+def _is_linear(estimator: Any) -> bool:
+    """``[StandardScaler →] LogisticRegression`` (inside a FeatureGuard or not), unfitted or fitted."""
+    est = (
+        getattr(estimator, "estimator", estimator)
+        if type(estimator).__name__ == "FeatureGuard"
+        else estimator
+    )
+    steps = list(est.steps) if isinstance(est, Pipeline) else [("clf", est)]
+    *pre, (_, clf) = steps
+    return isinstance(clf, LogisticRegression) and all(
+        isinstance(s, StandardScaler) for _, s in pre
+    )
+
+
 def _unwrap_guard(model: Any) -> Any:
     """The fitted estimator inside a FeatureGuard (members are stored as plain scikit-learn)."""
     return model.estimator_ if type(model).__name__ == "FeatureGuard" else model
@@ -274,6 +328,8 @@ class Ensemble:
         self.info.setdefault("method", ENSEMBLE_METHOD)
         self.info["n_members"] = len(self.members)
         self._predictors: list[Any] | None = None
+        self._linear: tuple[np.ndarray, np.ndarray] | None = None
+        self._linear_checked = False
         self._hash: str | None = None
 
     @property
@@ -310,6 +366,11 @@ class Ensemble:
         out = np.empty((self.n_members, len(X)), dtype=np.float64)
         if len(X) == 0:
             return out
+        if not self._linear_checked:
+            self._linear, self._linear_checked = _linear_stack(self.members), True
+        if self._linear is not None:
+            W, c = self._linear
+            return np.ascontiguousarray(expit(X.astype(np.float64) @ W + c).T)
         for k, pred in enumerate(self.predictors()):
             out[k] = pred.predict_stats(X)[0]
         return out
@@ -324,7 +385,7 @@ class Ensemble:
 
     def __getstate__(self) -> dict[str, Any]:
         # compiled predictors are rebuilt where they are needed (smaller to ship to dask workers)
-        return {**self.__dict__, "_predictors": None}
+        return {**self.__dict__, "_predictors": None, "_linear": None, "_linear_checked": False}
 
     # ------------------------------------------------------------------ save / load
     def save(self, path: str | Path) -> Path:
@@ -378,6 +439,32 @@ class Ensemble:
                 f"reads {_VERSION}; {fix}"
             )
         return cls(stored["members"], stored["info"])
+
+
+def _linear_stack(members: Sequence[Any]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Members that are all ``[StandardScaler →] LogisticRegression`` on 0/1, as one matrix.
+
+    The scaler folds into the weights (``w / σ``, ``b − μ·w/σ``), so B members cost one
+    ``(n, k) @ (k, B)`` product instead of B pipeline calls (20 members: about the cost of one).
+    None when any member is something else.
+    """
+    weights, biases = [], []
+    for m in members:
+        steps = list(m.steps) if isinstance(m, Pipeline) else [("clf", m)]
+        *pre, (_, clf) = steps
+        if not isinstance(clf, LogisticRegression) or list(clf.classes_) != [0, 1]:
+            return None
+        w, b = clf.coef_[0].astype(np.float64), float(clf.intercept_[0])
+        for _, step in reversed(pre):  # fold the step nearest the classifier first
+            if not isinstance(step, StandardScaler):
+                return None
+            scale = step.scale_ if step.scale_ is not None else np.ones_like(w)
+            mean = step.mean_ if step.mean_ is not None else np.zeros_like(w)
+            w = w / scale
+            b = b - float(mean @ w)
+        weights.append(w)
+        biases.append(b)
+    return np.column_stack(weights), np.asarray(biases)
 
 
 def fit_ensemble(

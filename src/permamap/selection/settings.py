@@ -62,10 +62,12 @@ class ModelSettings:
         Expected accuracy per cell: the calibrated confidence lowered with the dissimilarity index
         (``calibrated``), a free logistic fit of both (``glm``), the DI alone (``di``, as CAST's
         errorProfiles), or none (:mod:`permamap.selection.errorprofile`).
-    bootstrap_members : int
+    bootstrap_members : int or "auto"
         Refits of the final model on spatially blocked bootstrap resamples of the sites (2-32);
         the maps' ``uncertainty`` band is their spread and the areas get 95 % intervals from them.
-        0 = no ensemble (no uncertainty band, no intervals).
+        0 = no ensemble (no uncertainty band, no intervals); ``"auto"`` = as many as keep the band
+        within the cost of one more map (:func:`~permamap.selection.ensemble.auto_members`: 20
+        for logistic regressions and forests).
     choice_se : float
         Width of the "within noise" band, in standard errors.
     importance_repeats : int
@@ -107,7 +109,7 @@ class ModelSettings:
     metric: str = "accuracy"
     tuning_metric: str = "log_loss"
     error_profile: str = "calibrated"
-    bootstrap_members: int = 20
+    bootstrap_members: int | str = "auto"
     choice_se: float = 1.0
     importance_repeats: int = 3
     selection_repeats: int = 1
@@ -322,7 +324,7 @@ def _validate(values: Mapping[str, Any], where: str) -> None:
             raise fail(key, f"must be a whole number, at least {lo}", str(example))
     check("topk_max", lambda v: v is None or (_is_int(v) and v >= 1), "must be a whole number, at least 1 (or left out: all features)", "20")  # fmt: skip
     check("tuning_fraction", lambda v: _is_number(v) and 0.05 <= v <= 0.5, "must be a number in [0.05, 0.5]", "0.2")  # fmt: skip
-    check("bootstrap_members", lambda v: _is_int(v) and (v == 0 or 2 <= v <= 32), "must be 0 (no ensemble) or a whole number from 2 (a spread needs two) to 32", "20")  # fmt: skip
+    check("bootstrap_members", lambda v: v == "auto" or (_is_int(v) and (v == 0 or 2 <= v <= 32)), 'must be "auto", 0 (no ensemble) or a whole number from 2 (a spread needs two) to 32', "20")  # fmt: skip
     check("choice_se", lambda v: _is_number(v) and v >= 0, "must be a number >= 0 (standard errors)", "1.0")  # fmt: skip
     check("block_size_km", lambda v: v is None or (_is_number(v) and v > 0), "must be a positive number of km (or left out: derived from the data)", "500.0")  # fmt: skip
     check("size_variants", lambda v: isinstance(v, list | tuple) and all(_is_int(s) and s >= 1 for s in v), "must be a list of positive whole numbers", "[50, 100, 200]")  # fmt: skip

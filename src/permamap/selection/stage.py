@@ -34,7 +34,7 @@ from .backend import parallel_backend, quiet, stopwatch
 from .calibration import Calibrator, calibrate, cross_fit
 from .cost import choose_within_noise, cost_class, measured_cost, paired_se, pareto
 from .data import TrainingData, make_splits, prepare_data, spatial_folds_of_rows, split_ratios
-from .ensemble import bootstrap_blocks, fit_ensemble
+from .ensemble import auto_members, bootstrap_blocks, fit_ensemble
 from .errorprofile import MIN_ROWS, ErrorProfile, cv_dissimilarity, fit_error_profile
 from .evaluation import cv_scores, evaluate_subset, fit_predict, most_common_params
 from .importance import rank_importance, search_feature_subsets
@@ -430,7 +430,12 @@ def train_final(
     stop()
 
     ensemble = None
-    if settings.bootstrap_members:
+    n_members, sizing = (
+        auto_members(final, choice.cost_s_per_million)
+        if settings.bootstrap_members == "auto"
+        else (int(settings.bootstrap_members), "[models] bootstrap_members")
+    )
+    if n_members:
         stop = stopwatch(timings, "ensemble")
         block_km = splits["spatial"].info.get("block_size_km")
         ensemble = fit_ensemble(
@@ -443,7 +448,7 @@ def train_final(
                 block_size_km=float(block_km) if block_km else None,
                 random_state=random_state,
             ),
-            n_members=settings.bootstrap_members,
+            n_members=n_members,
             random_state=random_state,
             n_jobs=n_jobs,
         )
@@ -500,7 +505,7 @@ def train_final(
         "calibration": {**calibrator.to_dict(), **evidence},
         "error_profile": profile.to_dict() if profile is not None else None,
         "error_profile_note": profile_note,
-        "ensemble": ensemble.info if ensemble is not None else None,
+        "ensemble": {**ensemble.info, "sizing": sizing} if ensemble is not None else None,
         "prediction_s_per_million_cells": choice.cost_s_per_million,
         "versions": package_versions(),
         "seed": random_state,
