@@ -204,7 +204,9 @@ def test_errors_name_the_value_and_the_fix(rows: tuple[np.ndarray, ...]) -> None
     right = (p[:100] >= 0.5).astype(int)
     with pytest.raises(DataError, match="every one of the 100 out-of-fold classes is right"):
         fit_error_profile(di[:100], p[:100], right)
-    with pytest.raises(ConfigError, match=r"kind 'gam' is unknown; use one of \['calibrated', 'glm', 'di'\]"):
+    with pytest.raises(
+        ConfigError, match=r"kind 'gam' is unknown; use one of \['calibrated', 'glm', 'di'\]"
+    ):
         fit_error_profile(di, p, y, kind="gam")
     with pytest.raises(ConfigError, match=r"threshold 1\.5"):
         fit_error_profile(di, p, y, threshold=1.5)

@@ -244,8 +244,9 @@ def auto_members(estimator: Any, cost_s_per_million: float | None) -> tuple[int,
 
     >>> auto_members(RandomForestClassifier(), 40.0)[0]
     20
-    >>> auto_members(ExtraTreesClassifier, None)[0]  # a class, not an estimator: cost unknown
-    20
+    >>> from sklearn.naive_bayes import GaussianNB
+    >>> auto_members(GaussianNB(), None)  # cost not measured: the cheap-member size
+    (20, 'prediction cost not measured')
     >>> from sklearn.ensemble import HistGradientBoostingClassifier
     >>> auto_members(HistGradientBoostingClassifier(), 0.02)
     (6, 'full-size members: as many as fit in one map (model 0.02 + I/O 0.1 s per million cells)')
