@@ -3,8 +3,9 @@
 ``run()`` builds ``stack_<epoch>.tif`` for the default Grid (EPSG:4326, 1/120°, 25–84 °N ×
 25–180 °E, 7,080 × 18,600 cells, 20 factors) from the virtual world through the same tiled stack
 writer as real sources (:func:`permamap.covariates.stack.build_stack`), and reports the wall time
-and the peak resident memory of the process (``getrusage`` max RSS, which, unlike ``tracemalloc``,
-counts numpy and GDAL buffers). Pass ``bounds`` for a sub-extent.
+and the peak resident memory of the build, run in a fresh process (:func:`benchmarks.rss.measure`:
+resident memory, which, unlike ``tracemalloc``, counts numpy and GDAL buffers, of that process
+alone, whatever ran before it). Pass ``bounds`` for a sub-extent.
 
 Run it with ``python -m benchmarks.covariates`` (``--bounds W S E N`` for a sub-extent).
 It is CPU-heavy: the full extent takes a long time on a small machine.
@@ -14,24 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.rss import measure
 from permamap.contracts import DEFAULT_TILE
 
-__all__ = ["peak_rss_mb", "run"]
+__all__ = ["run"]
 
 EURASIA = (25.0, 25.0, 180.0, 84.0)
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MB (Linux reports KiB, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
 QUICK_BOUNDS = (100.0, 60.0, 108.0, 64.0)  # 960 x 480 cells at 30 arc-sec, central Siberia
@@ -54,33 +47,41 @@ def run(
         ``cells``, ``factors``, ``tiles``, ``seconds``, ``peak_rss_mb``, ``cells_per_second``,
         ``file_mb``, ``path``.
     """
-    from permamap.covariates.stack import build_stack
-    from permamap.demo.world import VirtualWorld
     from permamap.grid import Grid
 
     grid = Grid.from_bounds(bounds or (QUICK_BOUNDS if quick else EURASIA), res)
-    world = VirtualWorld()
     folder = (
         Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="permamap-bench-"))
     )
     folder.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    path = build_stack(
-        world, grid, epoch, folder / f"stack_{epoch}.tif", tile_shape=tile_shape, progress=progress
+    (path, n_factors), seconds, peak_mb = measure(
+        _build, grid, epoch, folder / f"stack_{epoch}.tif", tile_shape, progress
     )
-    seconds = time.perf_counter() - start
     cells = grid.height * grid.width
     return {
         "grid": grid.to_dict(),
         "cells": cells,
-        "factors": len(world.factor_names),
+        "factors": n_factors,
         "tiles": grid.n_tiles(tile_shape),
         "seconds": round(seconds, 2),
         "cells_per_second": round(cells / seconds),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_rss_mb": peak_mb,
+        "peak_rss_of": "the build's own process (fresh)",
         "file_mb": round(path.stat().st_size / 1e6, 1),
         "path": str(path),
     }
+
+
+def _build(
+    grid: Any, epoch: int, path: Path, tile_shape: tuple[int, int], progress: bool
+) -> tuple[Path, int]:
+    """The stack build (in the child process of :func:`run`): ``(path, number of factors)``."""
+    from permamap.covariates.stack import build_stack
+    from permamap.demo.world import VirtualWorld
+
+    world = VirtualWorld()
+    built = build_stack(world, grid, epoch, path, tile_shape=tile_shape, progress=progress)
+    return built, len(world.factor_names)
 
 
 def main(argv: list[str] | None = None) -> None:

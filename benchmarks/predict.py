@@ -15,35 +15,35 @@ the full 30 arc-second grid, then
 3. predicts the whole epoch with the 500-tree forest through the fastest exact route (unless
    ``quick``), and reports its time beside the demo model's.
 
-Wall-clock peak memory is sampled from ``/proc/self/status`` while each map runs. The figures go
-to ``out/bench/bench.json``. ``quick=True`` uses a 10° × 10° sub-extent (1.44 M cells) and a
-100-tree reference forest so that it finishes in a minute or two.
+Each map runs in a fresh process (:func:`benchmarks.rss.measure`), so its peak memory is its own,
+not that of the runs before it (issue 14). The figures go to ``out/bench/bench.json`` under
+``predict``. ``quick=True`` uses a 10° × 10° sub-extent (1.44 M cells) and a 100-tree reference
+forest so that it finishes in a minute or two.
 
 Figures depend on the machine and on what else runs on it; the JSON records the CPU count.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import platform
 import resource
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rasterio
 
+from benchmarks.results import save_section
+from benchmarks.rss import measure
 from permamap import __version__
 from permamap.contracts import DEFAULT_TILE, MAP_NODATA
 from permamap.covariates.stack import build_stack, read_stack, sample_stack, stack_is_current
-from permamap.fileio import atomic_path, atomic_write_text
+from permamap.fileio import atomic_path
 from permamap.grid import Grid
 from permamap.inference import HAVE_NUMBA, CompiledForest, ReferencePredictor, compile_model
 from permamap.layout import RunLayout
@@ -73,34 +73,6 @@ REFERENCE_FEATURES = [
 
 
 # --------------------------------------------------------------------------- helpers
-@contextmanager
-def peak_rss() -> Iterator[dict[str, float]]:
-    """Sample this process's resident memory every 50 ms; yields a dict filled with ``peak_mb``."""
-    result = {"peak_mb": 0.0}
-    stop = threading.Event()
-
-    def rss_mb() -> float:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        return 0.0
-
-    def sample() -> None:
-        while not stop.is_set():
-            result["peak_mb"] = max(result["peak_mb"], rss_mb())
-            stop.wait(0.05)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        yield result
-    finally:
-        stop.set()
-        thread.join()
-        result["peak_mb"] = round(max(result["peak_mb"], rss_mb()), 1)
-
-
 def ensure_stack(grid: Grid, path: Path, progress: bool) -> tuple[Path, float, bool]:
     """The epoch's virtual-world stack at ``path``, built unless a current one exists."""
     from permamap.demo.world import VirtualWorld
@@ -286,6 +258,43 @@ def uncertainty_inputs(demo: RunLayout) -> dict[str, Any] | None:
     }
 
 
+def _predict_epoch(
+    model: Any,
+    features: list[str],
+    stack: Path,
+    grid: Grid,
+    out: Path,
+    name: str,
+    n_jobs: int,
+    progress: bool,
+    route: tuple[str, bool] | None,
+    extra: dict[str, Any],
+) -> tuple[float, str]:
+    """One map (in the child process of :func:`_map_run`): ``(seconds, predictor)``."""
+    if route is None:
+        predictor: Any = compile_model(model, len(features))
+    elif route[0] == "sklearn":
+        predictor = ReferencePredictor(model, len(features))
+    else:
+        predictor = CompiledForest(model, len(features), kernel=route[0], dedup=route[1])
+    t = time.perf_counter()
+    predict_map(
+        model,
+        features,
+        stack,
+        grid,
+        out,
+        epoch=EPOCH,
+        model_name=name,
+        tile_shape=DEFAULT_TILE,
+        progress=progress,
+        n_jobs=n_jobs,
+        predictor=predictor,
+        **extra,
+    )
+    return time.perf_counter() - t, repr(predictor)
+
+
 def _map_run(
     model: Any,
     features: list[str],
@@ -295,40 +304,31 @@ def _map_run(
     name: str,
     n_jobs: int,
     progress: bool,
-    predictor: Any = None,
+    route: tuple[str, bool] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """One map run (``extra`` goes to :func:`predict_map`: aoa, members, error_profile...)."""
-    predictor = predictor if predictor is not None else compile_model(model, len(features))
-    with peak_rss() as mem:
-        t = time.perf_counter()
-        predict_map(
-            model,
-            features,
-            stack,
-            grid,
-            out,
-            epoch=EPOCH,
-            model_name=name,
-            tile_shape=DEFAULT_TILE,
-            progress=progress,
-            n_jobs=n_jobs,
-            predictor=predictor,
-            **extra,
-        )
-        seconds = time.perf_counter() - t
+    """One map run in a fresh process, so its peak memory is its own.
+
+    ``route`` is ``(kernel, dedup)`` of a :class:`CompiledForest`, ``("sklearn", False)`` for
+    scikit-learn, or None for :func:`compile_model`'s choice; ``extra`` goes to
+    :func:`predict_map` (aoa, members, error_profile...).
+    """
+    (seconds, predictor), _, peak_mb = measure(
+        _predict_epoch, model, features, stack, grid, out, name, n_jobs, progress, route, extra
+    )
     with rasterio.open(out) as ds:
         valid = sum(int((ds.read(1, window=w) != MAP_NODATA).sum()) for _, w in ds.block_windows(1))
     cells = grid.height * grid.width
     return {
         "model": name,
-        "predictor": repr(predictor),
+        "predictor": predictor,
         "seconds": round(seconds, 1),
         "cells": cells,
         "predicted_cells": valid,
         "cells_per_second": round(cells / seconds),
         "land_cells_per_second": round(valid / seconds),
-        "peak_rss_mb": mem["peak_mb"],
+        "peak_rss_mb": peak_mb,
+        "peak_rss_of": "the map run's own process (fresh), with the model loaded in it",
         "map": str(out),
         "map_bytes": out.stat().st_size,
     }
@@ -336,8 +336,7 @@ def _map_run(
 
 def _save(out_dir: Path, result: dict[str, Any]) -> None:
     # Written after every stage, so an interrupted benchmark still leaves its figures so far.
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "bench.json", json.dumps(result, indent=2) + "\n")
+    save_section(out_dir, "predict", result)
 
 
 # --------------------------------------------------------------------------- entry point
@@ -523,14 +522,8 @@ def run(
 
     # 3. the reference forest over the whole epoch, through the best exact route
     if full_reference and not quick:
-        kernel = best["route"].split()[1] if best["route"].startswith("compiled") else None
-        predictor = (
-            CompiledForest(
-                forest, len(REFERENCE_FEATURES), kernel=kernel, dedup="dedup" in best["route"]
-            )
-            if kernel
-            else ReferencePredictor(forest, len(REFERENCE_FEATURES))
-        )
+        kernel = best["route"].split()[1] if best["route"].startswith("compiled") else "sklearn"
+        route = (kernel, "dedup" in best["route"])
         ref_run = _map_run(
             forest,
             REFERENCE_FEATURES,
@@ -540,7 +533,7 @@ def run(
             f"random_forest_{n_trees}",
             n_jobs,
             progress,
-            predictor=predictor,
+            route=route,
         )
         result["reference_map"] = ref_run
         echo(
@@ -548,6 +541,8 @@ def run(
             f"{ref_run['cells_per_second']:,} cells/s, peak {ref_run['peak_rss_mb']:.0f} MB"
         )
 
+    # The benchmark process itself (stack reads, the reference forest's training, the route
+    # timings); the maps ran in their own processes.
     result["peak_rss_mb_process"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
     )

@@ -152,6 +152,18 @@ DEMO_CASES: list[tuple[str, Edit, tuple[str, ...]]] = [
      ('type = \'table\' gives real sites', 'source = "demo" is the virtual world')),
     ("demo with a world typo", _add("[world]\nsed = 1"), ("[world] has unknown key `sed`", "did you mean `seed`")),
     ("no sites at all", lambda f, t: t.replace('[[sites.inputs]]\ntype = "demo"', ""), ("lacks [sites]",)),
+    ("projection key typo", lambda f, t: t.replace("baseline_epoch = 2020", "baseline_epoh = 2020"),
+     ("[projections] has unknown key `baseline_epoh`", "did you mean `baseline_epoch`")),
+    ("projection scenario typo", lambda f, t: t.replace('"ssp585"]', '"ssp858"]'),
+     ("'ssp858' is not a CMIP6 scenario", "did you mean `ssp585`")),
+    ("projection baseline not an epoch", lambda f, t: t.replace("baseline_epoch = 2020", "baseline_epoch = 2019"),
+     ("baseline_epoch", "must be one of [run].epochs")),
+    ("projection unknown virtual GCM", lambda f, t: t.replace('"ve-pine"]', '"ve-oak"]'),
+     ("'ve-oak' is not a virtual GCM",)),
+    ("projection method with the virtual world", _add('method = "delta"'),
+     ("remove [projections.source] and `method`",)),
+    ("projection without GCMs", lambda f, t: t.replace('gcms = ["ve-alder"', 'gcm = ["ve-alder"'),
+     ("[projections]", "gcm")),
 ]  # fmt: skip
 
 

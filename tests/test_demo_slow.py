@@ -1,9 +1,10 @@
-"""The full demo (issues 2 and 11's acceptance run): `make test-slow`, about 3 minutes on 2 cores."""
+"""The full demo (the acceptance run of issues 2, 11 and 13): `make test-slow`, about 4 minutes on 2 cores."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -13,14 +14,22 @@ from click.testing import CliRunner
 from permamap.cli import main
 
 EPOCHS = [2000, 2005, 2010, 2015, 2020]
+SCENARIOS = ["ssp126", "ssp585"]  # weakest first
+PERIODS = ["2041-2060", "2081-2100"]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], str]:
+    """One demo run shared by the tests: its folder, summary and console output."""
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    result = CliRunner().invoke(main, ["-q", "demo", "--out", str(out)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return out, json.loads((out / "summary.json").read_text()), result.output
 
 
 @pytest.mark.slow
-def test_demo_meets_the_acceptance_figures(tmp_path: Path) -> None:
-    out = tmp_path / "demo"
-    result = CliRunner().invoke(main, ["-q", "demo", "--out", str(out)], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    summary = json.loads((out / "summary.json").read_text())
+def test_demo_meets_the_acceptance_figures(demo: tuple[Path, dict[str, Any], str]) -> None:
+    out, summary, output = demo
     for epoch in EPOCHS:
         with rasterio.open(out / f"maps/permafrost_{epoch}.tif") as ds:
             assert ds.crs.to_epsg() == 4326 and ds.shape == (708, 1860)
@@ -33,7 +42,7 @@ def test_demo_meets_the_acceptance_figures(tmp_path: Path) -> None:
         agree = summary["truth_agreement"][str(epoch)]
         assert (
             f"{epoch}: permafrost extent {extent:.2f} M km², agreement with the truth {agree:.1%}"
-            in (result.output)
+            in output
         )  # the console prints the summary's figures
     assert summary["virtual_world"] is True
     # plausible totals and a steady decline (published anchors, issue 11); the permafrost region
@@ -57,12 +66,43 @@ def test_demo_meets_the_acceptance_figures(tmp_path: Path) -> None:
     reason="the p >= 1 % region needs calibrated probabilities (issue 12): the chosen model's "
     "tails put 1-2 % on cells far from any permafrost",
 )
-def test_demo_permafrost_region_is_plausible(tmp_path: Path) -> None:
-    out = tmp_path / "demo"
-    result = CliRunner().invoke(main, ["-q", "demo", "--out", str(out)], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    summary = json.loads((out / "summary.json").read_text())
+def test_demo_permafrost_region_is_plausible(demo: tuple[Path, dict[str, Any], str]) -> None:
+    _, summary, _ = demo
     region = next(
         r for r in summary["plausibility"] if r["quantity"].startswith("permafrost region")
     )
     assert region["inside"], region
+
+
+@pytest.mark.slow
+def test_demo_projects_each_future_within_ten_percent_of_its_truth(
+    demo: tuple[Path, dict[str, Any], str],
+) -> None:
+    out, summary, output = demo
+    proj = summary["projections"]
+    assert summary["projection_settings"]["baseline_epoch"] == 2020
+    base = summary["area_km2"]["2020"]["permafrost_extent_km2"]
+    for s in SCENARIOS:
+        for p in PERIODS:
+            e = proj[s][p]
+            with rasterio.open(out / f"maps/future/permafrost_{s}_{p}.tif") as ds:
+                assert ds.descriptions[:3] == ("class", "probability", "gcm_spread")
+                assert ds.tags()["scenario"] == s and ds.tags()["virtual_world"] == "true"
+            low, high = e["gcm_range_km2"]
+            assert low <= e["permafrost_extent_km2"] <= high
+            assert abs(e["permafrost_extent_km2"] / e["true_extent_km2"] - 1) <= 0.10, (s, p, e)
+            assert e["lost_km2"] > e["gained_km2"]
+            assert (
+                f"{s} {p}: projected extent {e['permafrost_extent_km2'] / 1e6:.2f} M km²" in output
+            )
+    # less permafrost with a stronger scenario and with time, all below the baseline
+    for p in PERIODS:
+        assert (
+            proj["ssp585"][p]["permafrost_extent_km2"] < proj["ssp126"][p]["permafrost_extent_km2"]
+        )
+    for s in SCENARIOS:
+        series = [base] + [proj[s][p]["permafrost_extent_km2"] for p in PERIODS]
+        assert series == sorted(series, reverse=True), (s, series)
+    areas = pd.read_csv(out / "change/future_areas.csv")
+    assert set(areas["scenario"]) == set(SCENARIOS)
+    assert "Future: permafrost under climate scenarios" in (out / "report.html").read_text()

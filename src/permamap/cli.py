@@ -45,13 +45,13 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
     if verbose == 0:
         for noisy in ("rasterio", "matplotlib", "PIL", "distributed", "fiona", "pyogrio"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-    ctx.obj = {"progress": not quiet}
+    ctx.obj = {"progress": not quiet, "verbose": verbose > 0}
 
 
-def _run(cfg: Any, progress: bool, overwrite: bool) -> None:
+def _run(cfg: Any, obj: dict[str, Any], overwrite: bool) -> None:
     from .pipeline import run
 
-    run(cfg, progress=progress, echo=click.echo, overwrite=overwrite)
+    run(cfg, progress=obj["progress"], echo=click.echo, overwrite=overwrite, verbose=obj["verbose"])
 
 
 def _overwrite_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -103,7 +103,7 @@ def demo(
     ctx: click.Context, out: Path, n_jobs: int | None, scheduler: str | None, overwrite: bool
 ) -> None:
     """Run the whole flow on the embedded virtual world (no downloads)."""
-    _run(_config(None, out, n_jobs, scheduler), ctx.obj["progress"], overwrite)
+    _run(_config(None, out, n_jobs, scheduler), ctx.obj, overwrite)
 
 
 @main.command("run")
@@ -124,7 +124,7 @@ def run_cmd(
     overwrite: bool,
 ) -> None:
     """Check every input, then run the whole flow from a TOML CONFIG file."""
-    _run(_config(config, out, n_jobs, scheduler), ctx.obj["progress"], overwrite)
+    _run(_config(config, out, n_jobs, scheduler), ctx.obj, overwrite)
 
 
 @main.command("check")
@@ -174,6 +174,7 @@ def map_cmd(
 
     Resumable: an interrupted run computes only the tiles it lacks.
     """
+    from .cluster import compute_cluster
     from .pipeline import load_trained, map_dry_run, map_stage
     from .runfolder import read_record
 
@@ -189,7 +190,14 @@ def map_cmd(
     if dry_run:
         click.echo(map_dry_run(cfg, trained, stacks))
         return
-    maps = map_stage(cfg, trained, stacks, progress=ctx.obj["progress"], virtual=cfg.is_demo)
+    with compute_cluster(cfg.scheduler, cfg.n_jobs, verbose=ctx.obj["verbose"]) as address:
+        maps = map_stage(
+            cfg.with_compute(scheduler=address),
+            trained,
+            stacks,
+            progress=ctx.obj["progress"],
+            virtual=cfg.is_demo,
+        )
     for path in maps.values():
         click.echo(str(path))
 

@@ -38,6 +38,7 @@ A run config looks like ``src/permamap/demo/demo.toml`` or ``examples/own_data/o
     [models]                     # permamap.selection.ModelSettings fields, or profile = "demo" | "published"
     [change]                     # reference = "obu2019.tif", regions = "regions.gpkg", ... (ChangeSettings)
     [world]                      # the virtual world's settings (only with source = "demo")
+    [projections]                # scenarios, periods, gcms, baseline_epoch (permamap.projections)
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ from .layout import RunLayout
 if TYPE_CHECKING:
     from .covariates.custom import CustomFactor
     from .demo.world import WorldSettings
+    from .projections import ProjectionSettings
     from .selection import ModelSettings
     from .sites import QCSettings
 
@@ -89,7 +91,9 @@ __all__ = [
     "parse_config",
 ]
 
-SECTIONS = ("run", "grid", "covariates", "sites", "qc", "models", "change", "world")
+SECTIONS = (
+    "run", "grid", "covariates", "sites", "qc", "models", "change", "world", "projections",
+)  # fmt: skip
 RUN_KEYS = ("out", "epochs", "window_years", "seed", "n_jobs", "scheduler")
 GRID_KEYS = ("bounds", "res", "res_arcsec", "crs", "tile", "like")
 COVARIATE_KEYS = ("source", "real", "factors", "use", "drop")
@@ -180,6 +184,8 @@ class RunConfig:
     models: Mapping[str, Any] = field(default_factory=lambda: {"profile": "demo"})
     change: ChangeSettings = field(default_factory=ChangeSettings)
     world: Mapping[str, Any] = field(default_factory=dict)
+    #: ``[projections]`` (:class:`permamap.projections.ProjectionSettings`), None without one
+    projections: ProjectionSettings | None = None
     base_dir: Path = Path(".")
     #: where the config came from (a file path, or the demo's package resource)
     source: str = "<config>"
@@ -549,6 +555,24 @@ def _world(world: dict[str, Any], where: str, demo: bool) -> dict[str, Any]:
     return dict(world)
 
 
+def _projections(
+    table: dict[str, Any],
+    source: str,
+    base_dir: Path,
+    run: Mapping[str, Any],
+    covariates: CovariateSettings,
+) -> ProjectionSettings | None:
+    where = f"{source} [projections]"
+    if table and covariates.source == "none":
+        raise ConfigError(
+            f'{where} needs the catalogue\'s climate factors, but [covariates] source = "none" '
+            'has none; use source = "real" with [covariates.real.climate], or remove [projections]'
+        )
+    from .projections import parse_projections
+
+    return parse_projections(table, where, base_dir, tuple(run["epochs"]), covariates.source)
+
+
 def _fingerprint(data: Mapping[str, Any], base_dir: Path) -> str:
     """sha256 of what decides the results: the config minus out/n_jobs/scheduler, and its folder."""
     decided = {k: v for k, v in data.items() if k != "run"}
@@ -620,6 +644,9 @@ def parse_config(
             "covariates"
         )
     world = _world(table_of(data, "world", source), f"{source} [world]", demo)
+    projections = _projections(
+        table_of(data, "projections", source), source, base_dir, run, covariates
+    )
     return RunConfig(
         **run,
         grid=grid,
@@ -630,6 +657,7 @@ def parse_config(
         models=models,
         change=change,
         world=world,
+        projections=projections,
         base_dir=base_dir,
         source=source,
         fingerprint=_fingerprint(data, base_dir),

@@ -17,6 +17,13 @@ pipeline, the CLI, the report and ``permamap map`` ask it for paths instead of j
                    reference_on_grid.tif, reference_comparison.csv, reference_confusion_<year>.csv
       truth/       permafrost_truth_<year>.tif  (virtual world only)
 
+    projections (``[projections]``; ``<s>_<p>`` is e.g. ``ssp585_2081-2100``):
+      maps/future/     permafrost_<s>_<p>.tif + .json (GCM-mean map, per-GCM totals),
+                       gcms/gcms_<s>_<p>.tif (each GCM's class, one bit each)
+      change/future/   change_<baseline>_<s>_<p>.tif, transitions_<baseline>_<s>_<p>.csv
+      change/          future_areas.csv (lost / stable / gained per zone)
+      truth/future/    permafrost_truth_<s>_<p>.tif  (virtual world only)
+
 >>> lay = RunLayout(Path("out/demo"))
 >>> lay.map(2020).as_posix()
 'out/demo/maps/permafrost_2020.tif'
@@ -230,6 +237,32 @@ class RunLayout:
 
     def truth(self, epoch: int) -> Path:
         return self._per_epoch("truth", year=epoch)
+
+    # ------------------------------------------------------------------ projections
+    @property
+    def future_dir(self) -> Path:
+        return self.maps_dir / "future"
+
+    def future_map(self, scenario: str, period: str) -> Path:
+        """``maps/future/permafrost_<scenario>_<period>.tif``."""
+        return self.future_dir / f"permafrost_{scenario}_{period}.tif"
+
+    def future_gcms(self, scenario: str, period: str) -> Path:
+        """``maps/future/gcms/gcms_<scenario>_<period>.tif``: bit k = GCM k says permafrost."""
+        return self.future_dir / "gcms" / f"gcms_{scenario}_{period}.tif"
+
+    def future_change_map(self, baseline: int, scenario: str, period: str) -> Path:
+        return self.change_dir / "future" / f"change_{int(baseline)}_{scenario}_{period}.tif"
+
+    def future_transitions(self, baseline: int, scenario: str, period: str) -> Path:
+        return self.change_dir / "future" / f"transitions_{int(baseline)}_{scenario}_{period}.csv"
+
+    @property
+    def future_areas(self) -> Path:
+        return self.change_dir / "future_areas.csv"
+
+    def future_truth(self, scenario: str, period: str) -> Path:
+        return self.truth_dir / "future" / f"permafrost_truth_{scenario}_{period}.tif"
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the run folder, POSIX style (how files are named in reports)."""

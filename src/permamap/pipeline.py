@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -55,6 +55,7 @@ from .grid import Grid
 from .layout import RunLayout
 from .modelio import ModelArtefact, load_artefact, save_model
 from .predict import estimate_map, predict_map
+from .projections import ProjectionResult, ProjectionSettings
 from .runfolder import claim, mark, stage_done
 from .selection import ModelSettings, ModelStageResult, model_stage
 from .selection.ensemble import Ensemble
@@ -71,11 +72,13 @@ __all__ = [
     "map_dry_run",
     "map_stage",
     "model_settings",
+    "projection_step",
     "run",
     "site_stage",
     "truth_stage",
     "write_change_outputs",
     "write_model_outputs",
+    "write_projection_outputs",
     "write_site_outputs",
 ]
 
@@ -406,6 +409,49 @@ def write_change_outputs(layout: RunLayout, result: ChangeResult) -> None:
         write_csv(result.uncertainty.table, layout.area_intervals)
 
 
+# ================================================================== projections
+def projection_step(
+    cfg: RunConfig,
+    source: CombinedSource,
+    trained: ModelArtefact,
+    stacks: dict[int, Path],
+    maps: dict[int, Path],
+    progress: bool = False,
+) -> ProjectionResult:
+    """``[projections]``: each scenario × period from the baseline epoch's stack and map."""
+    from .projections import future_source, projection_stage
+
+    settings = cast(ProjectionSettings, cfg.projections)
+    base = settings.baseline_epoch
+    names = list(source.factor_names)
+    return projection_stage(
+        settings,
+        future_source(cfg, source),
+        trained,
+        stacks[base],
+        maps[base],
+        cfg.grid,
+        cfg.layout,
+        tile_shape=cfg.tile_shape,
+        n_jobs=None if cfg.n_jobs < 1 else cfg.n_jobs,
+        scheduler=cfg.scheduler,
+        progress=progress,
+        extra_tags=VIRTUAL_TAGS if source.has_truth else None,
+        elevation=stacks[base] if "elevation" in names else None,
+        regions=cfg.change.regions,
+        region_name_column=cfg.change.region_name_column,
+        lat_band_deg=cfg.change.lat_band_deg,
+        elevation_edges_m=cfg.change.elevation_edges_m,
+    )
+
+
+def write_projection_outputs(layout: RunLayout, baseline: int, result: ProjectionResult) -> None:
+    """``change/future/transitions_<baseline>_<s>_<p>.csv`` and ``change/future_areas.csv``."""
+    for (scenario, period), table in result.transitions.items():
+        write_csv(table, layout.future_transitions(baseline, scenario, period))
+    write_csv(result.areas, layout.future_areas)
+
+
 # ================================================================== the run
 class _Stages:
     """Times each stage, echoes it and keeps ``run.json`` saying which stage is running."""
@@ -432,14 +478,17 @@ def run(
     echo: Callable[[str], None] = log.info,
     *,
     overwrite: bool = False,
+    verbose: bool = False,
 ) -> dict[str, Any]:
     """Check every input, then run every stage for ``cfg``; write the run folder and ``summary.json``.
 
     Nothing is written before :func:`permamap.plan.check_run` has opened every input and the run
     folder has been claimed (:func:`permamap.runfolder.claim`: a folder holding another config's
     results is refused unless ``overwrite``). ``run.json`` ends ``complete`` or ``failed at
-    <stage>``.
+    <stage>``. With a dask ``scheduler`` the whole run shares one cluster
+    (:func:`permamap.cluster.compute_cluster`), whose INFO logs show only with ``verbose``.
     """
+    from .cluster import compute_cluster
     from .plan import check_run
 
     t0 = time.perf_counter()
@@ -450,9 +499,15 @@ def run(
     claim(lay, cfg.fingerprint, overwrite=overwrite, config=cfg.source)
     stage = _Stages(lay, echo)
     try:
-        summary = _run_stages(
-            cfg, plan.source or covariate_source(cfg), progress, echo, stage, plan.notes
-        )
+        with compute_cluster(cfg.scheduler, cfg.n_jobs, verbose=verbose) as address:
+            summary = _run_stages(
+                cfg.with_compute(scheduler=address),
+                plan.source or covariate_source(cfg),
+                progress,
+                echo,
+                stage,
+                plan.notes,
+            )
     except BaseException as exc:
         mark(
             lay,
@@ -488,6 +543,16 @@ def console_lines(summary: dict[str, Any]) -> list[str]:
                 f"(area-weighted; {summary['truth_coverage'][str(epoch)]:.1%} of the land mapped)"
             )
         out.append(line)
+    for scenario, periods in summary.get("projections", {}).items():
+        for period, e in periods.items():
+            lo, hi = e["gcm_range_km2"]
+            line = (
+                f"{scenario} {period}: projected extent {e['permafrost_extent_km2'] / 1e6:.2f} M km² "
+                f"(GCMs {lo / 1e6:.2f}–{hi / 1e6:.2f})"
+            )
+            if "true_extent_km2" in e:
+                line += f", true {e['true_extent_km2'] / 1e6:.2f} M km²"
+            out.append(line)
     for row in summary.get("plausibility", []):
         scale, unit = (1e6, "M km²") if row["unit"] == "km²" else (1.0, row["unit"])
         out.append(
@@ -613,6 +678,16 @@ def _run_stages(
         checked = plausibility(change.summary, summary["area_km2"], plateau)
         summary["plausibility"] = checked.pop("rows")
         summary["trajectory"] = checked
+    if cfg.projections is not None:
+        with stage("projections"):
+            projected = projection_step(cfg, source, trained, stacks, maps, progress)
+            write_projection_outputs(lay, cfg.projections.baseline_epoch, projected)
+        base_area = summary["area_km2"][str(cfg.projections.baseline_epoch)]
+        summary["projection_settings"] = {
+            **projected.settings,
+            "baseline_extent_km2": base_area["permafrost_extent_km2"],
+        }
+        summary["projections"] = projected.projections
     model_notes = [n for n in [result.card.get("error_profile_note")] if n]
     every = [*notes, *site_result.notes, *model_notes, *change.summary.get("notes", [])]
     summary["notes"] = list(dict.fromkeys(every))  # in order, each once

@@ -42,6 +42,8 @@ class Plan:
     folder: str = "new"
     #: the covariate source the check opened (``run`` computes the stacks with it)
     source: CombinedSource | None = None
+    #: the future climate of ``[projections]`` the check opened (None without projections)
+    future: Any = None
 
     def add(self, topic: str, text: str) -> None:
         self.lines.append((topic, text))
@@ -132,6 +134,7 @@ def check_run(cfg: RunConfig, *, overwrite: bool = False) -> Plan:
     )
     if "elevation" not in names:
         plan.notes.append(NO_ELEVATION_NOTE)
+    _check_projections(cfg, plan, names)
 
     plan.folder = folder_state(cfg.layout, cfg.fingerprint)
     plan.add("run folder", _folder_text(cfg, plan.folder, overwrite))
@@ -151,6 +154,28 @@ def check_run(cfg: RunConfig, *, overwrite: bool = False) -> Plan:
         f"{_size(e['map_bytes'])}); compressed GeoTIFFs are usually 2–4× smaller",
     )
     return plan
+
+
+def _check_projections(cfg: RunConfig, plan: Plan, names: Sequence[str]) -> None:
+    """Open the future climate of ``[projections]``: every scenario × period × GCM it will read."""
+    p = cfg.projections
+    if p is None:
+        return
+    from .projections import CLIMATE_FACTORS, future_source
+
+    if not any(n in CLIMATE_FACTORS for n in names):
+        raise ConfigError(
+            f"{cfg.source} [projections]: the run has no climate factor ({', '.join(names)}), so "
+            "a future climate changes nothing; add climate factors or remove [projections]"
+        )
+    plan.future = future_source(cfg, plan.source)
+    plan.notes += _notes(plan.future.check, cfg.grid, p.scenarios, p.periods, p.gcms)
+    plan.add(
+        "projections",
+        f"{len(p.scenarios)} scenarios × {len(p.periods)} periods × {len(p.gcms)} GCMs "
+        f"({', '.join(p.scenarios)}; {', '.join(p.periods)}) against {p.baseline_epoch}: "
+        f"{plan.future.name}",
+    )
 
 
 def _duration(seconds: float) -> str:

@@ -258,3 +258,18 @@ def test_sources_name_the_future_for_climate_factors_only(
     assert src["elevation"] == world.sources()["elevation"]
     plan = futures.check(["ssp126", "ssp585"], ["2041-2060", "2081-2100"])
     assert "2 scenarios × 2 periods × 5 virtual GCMs" in plan[0]
+
+
+def test_member_climates_equal_each_gcms_own_climate(futures: VirtualFutures) -> None:
+    lon, lat = np.meshgrid(np.linspace(60, 150, 7), np.linspace(45, 75, 5))
+    from permamap.demo import layers
+
+    elev = layers.elevation_m(lon, lat)
+    gcms = ["ve-pine", "ve-alder"]
+    together = futures.member_climates(lon, lat, elev, "ssp245", "2061-2080", gcms)
+    for gcm, (t, p) in zip(gcms, together, strict=True):
+        t1, p1 = futures.climate_fn("ssp245", gcm, "2061-2080")(lon, lat, elev)
+        np.testing.assert_allclose(t, t1, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(p, p1, rtol=1e-6)
+    with pytest.raises(ConfigError, match="ve-oak"):
+        futures.member_climates(lon, lat, elev, "ssp245", "2061-2080", ["ve-oak"])

@@ -46,6 +46,7 @@ __all__ = [
     "area_sums",
     "check_area_options",
     "elevation_band",
+    "latitude_band_edges",
 ]
 
 logger = logging.getLogger(__name__)
@@ -152,6 +153,22 @@ def _lat_band_edges(south: float, north: float, band_deg: float) -> list[float]:
     hi = math.ceil(north / band_deg) * band_deg
     n = max(1, round((hi - lo) / band_deg))
     return [lo + i * band_deg for i in range(n + 1)]
+
+
+def latitude_band_edges(grid: Grid, band_deg: float) -> list[float]:
+    """Edges of the latitude bands (degrees, whole multiples of ``band_deg``) covering ``grid``.
+
+    >>> latitude_band_edges(Grid.from_bounds((100, 52, 110, 71), res=1.0), 10.0)
+    [50.0, 60.0, 70.0, 80.0]
+    """
+    if grid.is_geographic:
+        south, north = grid.south, grid.north
+    else:
+        from pyproj import Transformer
+
+        tr = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True)
+        south, north = tr.transform_bounds(*grid.bounds, densify_pts=51)[1::2]
+    return [float(e) for e in _lat_band_edges(south, north, band_deg)]
 
 
 def _lat_band_labels(edges: Sequence[float]) -> list[str]:
@@ -401,14 +418,7 @@ def area_by_epoch(
         raise ConfigError("no maps given; pass {epoch: path} for at least one epoch")
     edges_m = check_area_options(lat_band_deg, elevation_edges_m)
 
-    if grid.is_geographic:
-        lat_south, lat_north = grid.south, grid.north
-    else:
-        from pyproj import Transformer
-
-        tr = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True)
-        lat_south, lat_north = tr.transform_bounds(*grid.bounds, densify_pts=51)[1::2]
-    lat_edges = _lat_band_edges(lat_south, lat_north, lat_band_deg)
+    lat_edges = latitude_band_edges(grid, lat_band_deg)
     lat_labels = _lat_band_labels(lat_edges)
     elev_labels = [*_zone_labels(edges_m, "m"), "no data"]
     reg = load_regions(Path(regions), grid, region_name_column) if regions is not None else None

@@ -99,6 +99,9 @@ permafrost is about 1.5 × as sensitive as the real one.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -152,6 +155,7 @@ GCM_PATTERN_K_PER_K = 0.3  # σ of a GCM's warming pattern per K of global warmi
 GCM_PRECIP_PATTERN_PER_K = 0.01  # σ of a GCM's ln-precipitation pattern per K of global warming
 _LAT_LOW, _LAT_ARCTIC = 40.0, 66.5
 _PATTERN_WAVES = 8
+_PATTERN_CACHE_BYTES = 128 * 2**20  # patterns kept per VirtualFutures (see _patterns)
 _PATTERN_SEED = 2_000_003  # added to the world's seed, so patterns differ from every other field
 _MONTH = np.arange(12, dtype=np.float32)
 #: (west, south, east, north) over which every GCM pattern has zero mean: the demo's Eurasia
@@ -298,6 +302,17 @@ class VirtualFutures:
     def __init__(self, world: VirtualWorld) -> None:
         self.world = world
         self.factor_names: list[str] = list(world.factor_names)
+        self._cache: OrderedDict[tuple[object, ...], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, object]:
+        # a worker process gets the world, not the cache or the lock
+        return {"world": self.world, "factor_names": self.factor_names}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._cache = OrderedDict()
+        self._lock = threading.Lock()
 
     def check(
         self, scenarios: Sequence[str], periods: Sequence[str], gcms: Sequence[str] | None = None
@@ -339,7 +354,32 @@ class VirtualFutures:
         return (t + offset[None]).astype(np.float32), p
 
     def _patterns(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Centred warming (K/K) and ln-precipitation (1/K) patterns of every GCM, ``(gcm, ...)``."""
+        """Centred warming (K/K) and ln-precipitation (1/K) patterns of every GCM, ``(gcm, ...)``.
+
+        They depend on the places only, not on the scenario or period, so the last
+        :data:`_PATTERN_CACHE_BYTES` worth of them are kept: a projection asks for the same tile
+        under every scenario and period (and for its truth).
+        """
+        lon, lat = np.asarray(lon), np.asarray(lat)
+        digest = hashlib.blake2b(digest_size=16)
+        for a in (lon, lat):
+            digest.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+        key = (lon.shape, digest.hexdigest())
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        out = self._compute_patterns(lon, lat)
+        with self._lock:
+            self._cache[key] = out
+            size = sum(a.nbytes + b.nbytes for a, b in self._cache.values())
+            while size > _PATTERN_CACHE_BYTES and len(self._cache) > 1:
+                _, (a, b) = self._cache.popitem(last=False)
+                size -= a.nbytes + b.nbytes
+        return out
+
+    def _compute_patterns(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         seed = self.world.settings.seed + _PATTERN_SEED
         k = len(GCMS)
 
@@ -386,6 +426,29 @@ class VirtualFutures:
             return t.astype(np.float32), p.astype(np.float32)
 
         return fn
+
+    def member_climates(
+        self,
+        lon: np.ndarray,
+        lat: np.ndarray,
+        elev: np.ndarray,
+        scenario: str,
+        period: str,
+        gcms: Sequence[str],
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each named GCM's period-mean monthly climate ``(t, p)``, ``(12, ...)`` each.
+
+        The same values as :meth:`climate_fn` per GCM, with the present climate and the GCM
+        patterns computed once for all of them (a projection tile needs every GCM).
+        """
+        for g in gcms:
+            self._validate(scenario, g, period)
+        t0, p0 = self.present_climate(lon, lat, elev)
+        members = [self.gcms.index(g) for g in gcms]
+        return [
+            ((t0 + dt).astype(np.float32), (p0 * ratio).astype(np.float32))
+            for dt, ratio in self._changes(lon, lat, scenario, period, members)
+        ]
 
     def climate_at(
         self, lon: np.ndarray, lat: np.ndarray, scenario: str, gcm: str | None, period: str

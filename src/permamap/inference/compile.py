@@ -251,7 +251,7 @@ def compile_model(
         _, final = unwrap(model)
         if tree_estimators(final) is not None:
             return CompiledForest(model, width, kernel=kernel, dedup=dedup)
-        log.info("%s has no compiled kernel; predicting with scikit-learn", type(final).__name__)
+        log.debug("%s has no compiled kernel; predicting with scikit-learn", type(final).__name__)
     elif not HAVE_NUMBA and not reference:
         log.info(
             "numba is not installed; predicting with scikit-learn (pip install numba for speed)"

@@ -52,7 +52,7 @@ from .block import ErrorProfileLike, map_bands
 from .store import OutputWriteError, TileStore, fingerprint
 from .tiles import TileJob, run_tiles
 
-__all__ = ["members_sidecar", "predict_map", "uncertainty_tags"]
+__all__ = ["assemble_tiles", "members_sidecar", "predict_map", "uncertainty_tags"]
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def uncertainty_tags(members: Ensemble | None) -> dict[str, str]:
     }
 
 
-def _assemble(
+def assemble_tiles(
     store: TileStore,
     tiles: Sequence[Window],
     grid: Grid,
@@ -93,6 +93,7 @@ def _assemble(
     nodata: int | None = MAP_NODATA,
     fill: int = MAP_NODATA,
 ) -> None:
+    """Write every stored tile of ``store`` into the COG ``out`` (scratch file, then rename)."""
     with scratch_path(out) as work:
         try:
             with open_tiled(work, grid, len(bands), dtype, nodata, list(bands), tags=tags) as ds:
@@ -321,7 +322,7 @@ def predict_map(
     t1 = time.perf_counter()
     if members_store is not None and members is not None and members_out is not None:
         _write_members(members_store, tiles, grid, members, Path(members_out), epoch, threshold)
-    _assemble(store, tiles, grid, bands, tags, out)
+    assemble_tiles(store, tiles, grid, bands, tags, out)
     if not keep_tiles:
         store.clear()
     log.info(
@@ -393,7 +394,7 @@ def _write_members(
         "permamap_version": __version__,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    _assemble(
+    assemble_tiles(
         store, tiles, grid, [MEMBER_CLASSES_BAND], tags, out, dtype="uint32", nodata=None, fill=0
     )
     write_json(

@@ -1,7 +1,9 @@
 """Running tiles: :func:`predict_tile` (read, predict, store one tile) and :func:`run_tiles`.
 
-Tiles run on a local thread pool (default) or on dask.distributed (``scheduler="local"`` or an
-address); both call the same :func:`predict_tile`, so their outputs are identical bit for bit.
+Tiles run on a local thread pool (default) or on dask.distributed: the address of a running
+scheduler (a run's one cluster, :func:`permamap.cluster.compute_cluster`), or ``"local"`` /
+``"local-threads"`` for a LocalCluster of processes / threads started for the call. Both call the
+same :func:`predict_tile`, so their outputs are identical bit for bit.
 Only tiles missing from the :class:`~permamap.predict.store.TileStore` are computed, so a killed
 run resumes where it stopped. With a member-classes output the tile's member bits and per-member
 area sums are written to ``job.members_store`` *before* the map tile, so a tile counts as done only
@@ -14,6 +16,7 @@ import logging
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -23,6 +26,7 @@ from rasterio.windows import Window
 from tqdm.auto import tqdm
 
 from ..aoa import AOAReference
+from ..cluster import LOCAL_SCHEDULERS, ClusterError, compute_cluster, connect
 from ..covariates.stack import read_stack
 from ..errors import PermamapError
 from ..grid import Grid
@@ -74,7 +78,12 @@ def predict_tile(
     """Read, predict and store one tile ``(col_off, row_off, width, height)``.
 
     Returns ``"written"`` or ``"empty"`` (no cell has every factor; only a marker is stored).
+    A job with its own ``predict`` method (e.g. :class:`permamap.projections.stage.ProjectionJob`)
+    computes the tile itself, on the same pool or cluster.
     """
+    own = getattr(job, "predict", None)
+    if own is not None:
+        return str(own(predictor, aoa, window, members))
     w = Window(*window)
     block = read_stack(job.stack, w, job.features)
     if not np.isfinite(block).all(axis=0).any():
@@ -152,27 +161,26 @@ def _run_dask(
     n_jobs: int,
     bar: tqdm,
 ) -> dict[str, int]:
+    """One task per tile on the scheduler at ``scheduler``, or on a LocalCluster started here.
+
+    A run passes the address of its one cluster (:func:`permamap.cluster.compute_cluster`);
+    ``"local"`` / ``"local-threads"`` (library use without a run) start a cluster for this call.
+    """
     try:
-        from distributed import Client, LocalCluster, as_completed
+        from distributed import KilledWorker, as_completed
+        from distributed.comm import CommClosedError
     except ImportError as exc:  # pragma: no cover - distributed is a dependency
         raise PermamapError(
             f"scheduler={scheduler!r} needs dask.distributed; `pip install distributed` or leave "
             "scheduler unset for the local pool"
         ) from exc
     counts = {"written": 0, "empty": 0}
-    cluster = None
-    if scheduler in ("local", "local-threads"):
-        # "local-threads" keeps workers in this process (light; used by the tests).
-        cluster = LocalCluster(
-            n_workers=max(1, n_jobs),
-            threads_per_worker=1,
-            processes=scheduler == "local",
-            dashboard_address=None,
-        )
-        client = Client(cluster)
-    else:
-        client = Client(scheduler)
-    try:
+    with ExitStack() as stack:
+        address = scheduler
+        if scheduler in LOCAL_SCHEDULERS:
+            address = cast(str, stack.enter_context(compute_cluster(scheduler, n_jobs)))
+        client = connect(address)
+        stack.callback(client.close)
         # Ship the model once per worker, then one small task per tile, each writing its own file.
         pred_f = client.scatter(predictor, broadcast=True, hash=False)
         aoa_f = client.scatter(aoa, broadcast=True, hash=False) if aoa is not None else None
@@ -194,16 +202,25 @@ def _run_dask(
             for win in todo
         ]
         try:
-            for fut in as_completed(futures):
+            for fut in as_completed(futures, loop=client.loop):
                 counts[fut.result()] += 1
                 bar.update()
+        except KilledWorker as exc:
+            client.cancel(futures)
+            raise ClusterError(
+                f"dask workers died while predicting {getattr(exc, 'task', 'a tile')} "
+                f"({len(todo)} tiles asked); the usual cause is memory: lower --jobs or "
+                "[grid].tile, or leave --scheduler unset for the thread pool. Finished tiles are "
+                "kept: rerun to resume"
+            ) from exc
+        except CommClosedError as exc:
+            raise ClusterError(
+                f"lost the dask scheduler at {address} ({exc}); restart it and rerun (finished "
+                "tiles are kept), or leave --scheduler unset for the thread pool"
+            ) from exc
         except BaseException:
             client.cancel(futures)
             raise
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
     return counts
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from .. import fileio
 from ..errors import InputFileError
 from ..layout import RunLayout
+from .future import section_future
 from .headline import headline_values, section_headline
 from .page import Page, render
 from .provenance import (
@@ -59,6 +60,7 @@ _SECTIONS: tuple[tuple[str, str, Callable[[Page], str | None]], ...] = (
     ("sites", "Sites and quality control", section_sites),
     ("model-card", "Model card", section_model_card),
     ("uncertainty", "How sure are we?", section_uncertainty),
+    ("future", "Future: permafrost under climate scenarios", section_future),
     ("files", "Files in this run", section_files),
 )
 

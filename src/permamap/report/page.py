@@ -20,7 +20,7 @@ import rasterio
 from ..layout import RunLayout
 from .markup import esc, get, missing
 
-__all__ = ["READ_ERRORS", "Page", "pair_order", "read_json", "render"]
+__all__ = ["READ_ERRORS", "Page", "pair_order", "part", "read_json", "render"]
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +106,16 @@ def pair_order(pairs: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
         return (1 if between else 0, p[1] - p[0] if between else 0, p[0])
 
     return sorted(unique, key=key)
+
+
+def part(title: str, build: Callable[[], str]) -> str:
+    """One part of a section under its heading; a damaged input becomes a note in that part only."""
+    try:
+        body = build()
+    except READ_ERRORS as exc:
+        logger.warning("report part %r could not be built: %s", title, exc, exc_info=True)
+        body = missing(f"this part could not be built ({esc(exc)})")
+    return f"<h3>{esc(title)}</h3>{body}"
 
 
 def read_json(path: Path) -> Any:

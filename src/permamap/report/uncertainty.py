@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from ..contracts import AOA_BAND, EXPECTED_ACCURACY_BAND
 from ..layout import RunLayout
 from . import figures
 from .markup import esc, figure, get, km2, missing, sig, table
-from .page import READ_ERRORS, Page, pair_order, read_json
+from .page import Page, pair_order, part, read_json
 from .uncertainty_figures import (
     AREA_KEYS,
     accuracy_figure,
@@ -84,16 +84,6 @@ def _mapping(v: Any) -> Mapping[str, Any]:
 
 def _explain(what: str, how: str) -> str:
     return f'<p class="note">{what} {how}</p>'
-
-
-def _part(title: str, build: Callable[[], str]) -> str:
-    """One part of the section under its heading; a damaged input becomes a note in it."""
-    try:
-        body = build()
-    except READ_ERRORS as exc:
-        logger.warning("report part %r could not be built: %s", title, exc, exc_info=True)
-        body = missing(f"this part could not be built ({esc(exc)})")
-    return f"<h3>{esc(title)}</h3>{body}"
 
 
 def _band(path: Path, name: str) -> int | None:
@@ -532,8 +522,8 @@ def section_uncertainty(page: Page) -> str:
     return (
         "<p>Four checks of how far to trust the maps and areas above, each with what it measures "
         "and what it does not.</p>"
-        + _part("Are the probabilities honest? Reliability", lambda: _reliability(inp))
-        + _part("How much do refitted models disagree? Spread", lambda: _spread(inp))
-        + _part("Where is the class likely right? Expected accuracy", lambda: _accuracy(inp))
-        + _part("Areas with 95 % intervals", lambda: _areas(inp))
+        + part("Are the probabilities honest? Reliability", lambda: _reliability(inp))
+        + part("How much do refitted models disagree? Spread", lambda: _spread(inp))
+        + part("Where is the class likely right? Expected accuracy", lambda: _accuracy(inp))
+        + part("Areas with 95 % intervals", lambda: _areas(inp))
     )

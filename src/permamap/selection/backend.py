@@ -51,8 +51,12 @@ def parallel_backend(settings: ModelSettings, n_jobs: int) -> Iterator[None]:
 @contextmanager
 def _backend(settings: ModelSettings, n_jobs: int) -> Iterator[None]:
     if settings.backend != "dask" and settings.scheduler is None:
-        with joblib.parallel_config(backend=settings.backend, n_jobs=n_jobs):
-            yield
+        try:
+            with joblib.parallel_config(backend=settings.backend, n_jobs=n_jobs):
+                yield
+        finally:
+            if settings.backend == "loky":
+                _release_loky_workers()
         return
     try:
         from distributed import Client, LocalCluster
@@ -75,6 +79,16 @@ def _backend(settings: ModelSettings, n_jobs: int) -> Iterator[None]:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _release_loky_workers() -> None:
+    """Stop joblib's reusable loky workers: idle, they would hold ≈ 300 MB each to the run's end.
+
+    The next parallel call starts fresh ones (BENCHMARKS.md, the product benchmark, issue 14).
+    """
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)
 
 
 def run_tasks(tasks: list[Any], n_jobs: int) -> list[Any]:
