@@ -124,6 +124,7 @@ def test_a_run_starts_one_process_cluster_quietly_and_matches_the_thread_pool(
     monkeypatch.setattr("permamap.report.write_report", lambda root: None)
     starts = _counting(monkeypatch)
     caplog.set_level(logging.DEBUG, logger="permamap")
+    level_before = logging.getLogger("distributed").level  # a CLI run earlier may have set it
     dask_cfg = _cfg(tmp_path / "dask", grid, "local")
     pipeline.run(dask_cfg)
 
@@ -133,7 +134,7 @@ def test_a_run_starts_one_process_cluster_quietly_and_matches_the_thread_pool(
     chatter = [r for r in caplog.records if r.name.startswith(("distributed", "tornado"))]
     assert [r for r in chatter if r.levelno < logging.WARNING] == []
     assert "distributed.worker - INFO" not in err and "Start worker" not in out + err
-    assert logging.getLogger("distributed").level == logging.INFO  # restored after the run
+    assert logging.getLogger("distributed").level == level_before  # restored after the run
     assert C.WORKER_LOG_ENV not in os.environ
 
     threads = _cfg(tmp_path / "threads", grid, None)
@@ -169,8 +170,11 @@ def test_quiet_levels_are_restored_and_verbose_leaves_them(
         assert logging.getLogger("distributed.scheduler").getEffectiveLevel() == logging.WARNING
         assert os.environ[C.WORKER_LOG_ENV] == "warning"
     assert {n: logging.getLogger(n).level for n in C.DASK_LOGGERS} == before
-    with caplog.at_level(logging.INFO), compute_cluster("local-threads", 1, verbose=True):
-        assert C.WORKER_LOG_ENV not in os.environ  # `-v`: worker processes log at INFO too
+    # `-v` leaves the loggers as they are (the CLI sets them to INFO with -v; a CLI run without
+    # it, earlier in this process, may have left WARNING)
+    with caplog.at_level(logging.INFO, logger="distributed"):
+        with compute_cluster("local-threads", 1, verbose=True):
+            assert C.WORKER_LOG_ENV not in os.environ  # `-v`: worker processes log at INFO too
     assert any(
         r.name.startswith("distributed") and r.levelno == logging.INFO for r in caplog.records
     )
