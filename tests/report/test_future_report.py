@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import re
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from permamap.report.future_figures import (
     scenario_colors,
 )
 from permamap.report.page import Page
+from tests.report.html_parts import images, part_html
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 GRID = Grid.from_bounds((60, 55, 80, 65), res=1.0)  # 10 rows × 20 columns
@@ -136,19 +136,6 @@ def _run(
     return Page(lay, "none", 60)
 
 
-def _part(html: str, title: str) -> str:
-    start = html.index(f"<h3>{title}")
-    nxt = [m.start() for m in re.finditer("<h3>", html) if m.start() > start]
-    return html[start : nxt[0] if nxt else len(html)]
-
-
-def _images(html: str) -> dict[str, bytes]:
-    return {
-        m.group(1): base64.b64decode(m.group(2))
-        for m in re.finditer(r'<figure id="([^"]+)"><img src="data:image/png;base64,([^"]+)"', html)
-    }
-
-
 def _rows(html: str, ident: str) -> list[list[str]]:
     body = re.search(rf'<table id="{ident}">.*?<tbody>(.*?)</tbody>', html).group(1)
     return [
@@ -165,9 +152,9 @@ def html(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def test_section_has_one_image_per_figure_and_every_part(html: str) -> None:
-    images = _images(html)
-    assert list(images) == ["future-fan", "future-maps"]
-    assert all(png[:8] == PNG_MAGIC for png in images.values())
+    figs = images(html)
+    assert list(figs) == ["future-fan", "future-maps"]
+    assert all(png[:8] == PNG_MAGIC for png in figs.values())
     titles = re.findall(r"<h3>(.*?)</h3>", html)
     assert titles == [
         "What was projected",
@@ -180,7 +167,7 @@ def test_section_has_one_image_per_figure_and_every_part(html: str) -> None:
 
 
 def test_intro_names_baseline_gcms_method_and_the_truth_check(html: str) -> None:
-    part = _part(html, "What was projected")
+    part = part_html(html, "What was projected")
     assert "Baseline: the 2020 map (8.00 M km² of permafrost)" in part
     assert "Climate models (GCMs): 3 — <code>ve-alder</code>, <code>ve-birch</code>" in part
     assert "Future climate by the delta method: each GCM's change (its future minus" in part
@@ -196,7 +183,7 @@ def test_a_real_run_has_no_truth_check_and_gaps_are_named(tmp_path: Path) -> Non
     summary = _summary(virtual=False)
     summary["projection_settings"]["method"] = "as-is"
     summary["projection_settings"]["scenarios"].append("ssp245")
-    part = _part(section_future(_run(tmp_path, summary=summary)), "What was projected")
+    part = part_html(section_future(_run(tmp_path, summary=summary)), "What was projected")
     assert "future-truth" not in part and "virtual truth" not in part
     assert "Future climate: each GCM's downscaled values as they are" in part
     assert (
@@ -206,7 +193,7 @@ def test_a_real_run_has_no_truth_check_and_gaps_are_named(tmp_path: Path) -> Non
 
 
 def test_extent_table_rounds_and_tags_the_summary_values(html: str) -> None:
-    part = _part(html, "Permafrost extent by scenario")
+    part = part_html(html, "Permafrost extent by scenario")
     rows = _rows(part, "future-extents")
     assert [r[:2] for r in rows] == [
         ["SSP1-2.6", "2041–2060"],
@@ -223,13 +210,13 @@ def test_extent_table_rounds_and_tags_the_summary_values(html: str) -> None:
 
 
 def test_maps_part_hatches_outside_the_aoa_and_names_its_files(html: str) -> None:
-    part = _part(html, "Maps per scenario and period")
+    part = part_html(html, "Maps per scenario and period")
     assert "Hatched: cells outside the area of applicability (band <code>aoa</code> = 0)" in part
     assert "<code>maps/future/permafrost_ssp585_2081-2100.tif</code>" in part
 
 
 def test_lost_stable_gained_tables_per_zone_kind(html: str) -> None:
-    part = _part(html, "Lost, stable and gained permafrost")
+    part = part_html(html, "Lost, stable and gained permafrost")
     total = _rows(part, "future-areas-total")
     assert len(total) == 4
     # ssp585 2081-2100: lost 7,460,123.5 → 7,460,000; stable 539,876.5; gained 10,000
@@ -250,7 +237,7 @@ def test_lost_stable_gained_tables_per_zone_kind(html: str) -> None:
 
 
 def test_outside_aoa_share_per_scenario_and_period(html: str) -> None:
-    part = _part(html, "Where the model extrapolates")
+    part = part_html(html, "Where the model extrapolates")
     assert re.findall(r"<thead><tr>(.*?)</tr>", part) == [
         "<th>scenario</th><th>2041–2060</th><th>2081–2100</th>"
     ]
@@ -277,23 +264,25 @@ def test_the_section_sits_before_the_file_list(tmp_path: Path) -> None:
     order = [text.index(f'<section id="{s}">') for s in ("uncertainty", "future", "files")]
     assert order == sorted(order)
     assert '<a href="#future">Future: permafrost under climate scenarios</a>' in text
-    assert set(_images(text[order[1] : order[2]])) == {"future-fan", "future-maps"}
+    assert set(images(text[order[1] : order[2]])) == {"future-fan", "future-maps"}
 
 
 # ------------------------------------------------------------------------------ absent inputs
 def test_a_missing_map_drops_its_scenario_row_and_says_so(tmp_path: Path) -> None:
     page = _run(tmp_path, skip=(("ssp585", "2041-2060"),))
-    part = _part(section_future(page), "Maps per scenario and period")
+    part = part_html(section_future(page), "Maps per scenario and period")
     assert (
         "Not available: <code>maps/future/permafrost_ssp585_2041-2060.tif</code> not found, so "
         "those scenarios have no row of maps" in part
     )
-    assert "future-maps" in _images(part)
+    assert "future-maps" in images(part)
     assert "permafrost_ssp585_2081-2100.tif" not in part.split("</p>", 1)[1]
 
 
 def test_without_the_csv_the_totals_come_from_the_summary(tmp_path: Path) -> None:
-    part = _part(section_future(_run(tmp_path, csv=False)), "Lost, stable and gained permafrost")
+    part = part_html(
+        section_future(_run(tmp_path, csv=False)), "Lost, stable and gained permafrost"
+    )
     assert "<code>change/future_areas.csv</code> was not found, so the table has the totals" in part
     assert _rows(part, "future-areas-total")[3] == [
         "SSP5-8.5, 2081–2100",
@@ -313,10 +302,10 @@ def test_a_damaged_csv_is_a_note_in_its_part_only(tmp_path: Path) -> None:
     page = _run(tmp_path)
     page.layout.future_areas.write_text("scenario,period\nssp126,2041-2060\n")
     html = section_future(page)
-    part = _part(html, "Lost, stable and gained permafrost")
+    part = part_html(html, "Lost, stable and gained permafrost")
     assert "this part could not be built" in part
     assert "future_areas.csv lacks columns [&#x27;zone_kind&#x27;, &#x27;zone&#x27;" in part
-    assert list(_images(html)) == ["future-fan", "future-maps"]
+    assert list(images(html)) == ["future-fan", "future-maps"]
 
 
 # ---------------------------------------------------------------------------------- figures

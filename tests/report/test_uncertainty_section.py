@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from pathlib import Path
@@ -24,6 +23,7 @@ from permamap.report.uncertainty_figures import (
     spread_figure,
 )
 from tests.report.conftest import ERROR_PROFILE, RELIABILITY_AFTER, RELIABILITY_BEFORE
+from tests.report.html_parts import images, part_html
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 GRID = Grid.from_bounds((60, 55, 80, 65), res=1.0)  # 10 rows × 20 columns
@@ -124,31 +124,17 @@ def _run(
     return Page(lay, "none", 60)
 
 
-def _part(html: str, title: str) -> str:
-    """The HTML of one part of the section, from its heading to the next part's."""
-    start = html.index(f"<h3>{title}")
-    nxt = [m.start() for m in re.finditer("<h3>", html) if m.start() > start]
-    return html[start : nxt[0] if nxt else len(html)]
-
-
-def _images(html: str) -> dict[str, bytes]:
-    return {
-        m.group(1): base64.b64decode(m.group(2))
-        for m in re.finditer(r'<figure id="([^"]+)"><img src="data:image/png;base64,([^"]+)"', html)
-    }
-
-
 # ---------------------------------------------------------------------------- reliability
 def test_reliability_part_names_the_method_and_brier_before_and_after(tmp_path: Path) -> None:
     html = section_uncertainty(_run(tmp_path))
-    part = _part(html, "Are the probabilities honest?")
+    part = part_html(html, "Are the probabilities honest?")
     assert "Chosen calibration: <b>sigmoid</b>" in part
     assert "Brier score 0.08123 → 0.06988" in part  # the card's none → sigmoid, 4 digits
     assert "expected calibration error (ECE) 0.04321 → 0.01235" in part
     assert "cross-fitted on 1508 site rows" in part
-    images = _images(part)
-    assert list(images) == ["reliability-diagram"]
-    assert images["reliability-diagram"][:8] == PNG_MAGIC
+    figs = images(part)
+    assert list(figs) == ["reliability-diagram"]
+    assert figs["reliability-diagram"][:8] == PNG_MAGIC
     assert part.count('<p class="note">') == 1  # the two sentences of explanation
 
 
@@ -174,7 +160,7 @@ def test_without_a_calibrator_one_curve_and_one_brier(tmp_path: Path) -> None:
     ax = next(a for a in fig.axes if a.get_label() == "reliability")
     assert len([c for c in ax.collections if isinstance(c, PathCollection)]) == 1
     card = {"calibration": CALIBRATION | {"method": "none"}}
-    part = _part(section_uncertainty(_run(tmp_path, card=card)), "Are the probabilities")
+    part = part_html(section_uncertainty(_run(tmp_path, card=card)), "Are the probabilities")
     assert "Chosen calibration: <b>none</b>" in part
     assert "the maps carry the model's own probabilities" in part
     assert "Brier score 0.08123, expected calibration error (ECE) 0.04321" in part
@@ -184,8 +170,8 @@ def test_without_a_calibrator_one_curve_and_one_brier(tmp_path: Path) -> None:
 # --------------------------------------------------------------------- spread and accuracy
 def test_spread_map_shows_the_uncertainty_band_in_percentage_points(tmp_path: Path) -> None:
     page = _run(tmp_path)
-    part = _part(section_uncertainty(page), "How much do refitted models disagree?")
-    assert "spread-2020" in _images(part)
+    part = part_html(section_uncertainty(page), "How much do refitted models disagree?")
+    assert "spread-2020" in images(part)
     assert "band 5 (uncertainty)" in part  # found by description, wherever it is
     assert "of the 20 ensemble members, in percentage points" in part
     view = read_raster_view(page.layout.map(2020), "uncertainty", 60)
@@ -212,8 +198,8 @@ def test_expected_accuracy_beside_the_aoa_with_its_evidence(tmp_path: Path) -> N
         ],
     }
     html = section_uncertainty(_run(tmp_path, card=card, summary=summary))
-    part = _part(html, "Where is the class likely right?")
-    assert list(_images(part)) == [
+    part = part_html(html, "Where is the class likely right?")
+    assert list(images(part)) == [
         "expected-accuracy-2020",
         "aoa-beside-accuracy-2020",
         "expected-vs-observed",
@@ -230,7 +216,7 @@ def test_expected_accuracy_beside_the_aoa_with_its_evidence(tmp_path: Path) -> N
     )  # shares of the weight
     assert "<td>−8.0 pp</td>" in truth
     assert "1 of 2 bins within ±5 percentage points." in part
-    areas = _part(html, "Areas with 95 % intervals")
+    areas = part_html(html, "Areas with 95 % intervals")
     assert "lies inside the interval in 2 of 3 epochs" in areas
 
 
@@ -238,7 +224,7 @@ def test_expected_accuracy_beside_the_aoa_with_its_evidence(tmp_path: Path) -> N
 def test_interval_table_marks_a_change_that_exceeds_and_one_that_does_not(
     tmp_path: Path,
 ) -> None:
-    part = _part(section_uncertainty(_run(tmp_path)), "Changes against their intervals")
+    part = part_html(section_uncertainty(_run(tmp_path)), "Changes against their intervals")
     rows = re.findall(r'<tr data-pair="([\d-]+)" data-exceeds="(\w*)">(.*?)</tr>', part)
     assert [(p, flag) for p, flag, _ in rows] == [
         ("2000-2010", "true"),
@@ -257,8 +243,8 @@ def test_interval_table_marks_a_change_that_exceeds_and_one_that_does_not(
 
 def test_area_series_bands_are_the_summary_intervals(tmp_path: Path) -> None:
     html = section_uncertainty(_run(tmp_path))
-    part = _part(html, "Areas with 95 % intervals")
-    assert "area-intervals" in _images(part)
+    part = part_html(html, "Areas with 95 % intervals")
+    assert "area-intervals" in images(part)
     assert "with its 95 % interval from 20 ensemble members (normal interval)" in part
     assert '<td class="num">2.38 to 2.62 M km²</td>' in part  # 2000: 0.95–1.05 × 2.5 M
     df = pd.DataFrame(
@@ -313,17 +299,17 @@ def test_a_card_without_calibration_or_error_profile_says_so(tmp_path: Path) -> 
         "before permamap calibrated probabilities), so there is no reliability diagram" in html
     )
     assert "has no <code>error_profile</code> entry" in html
-    assert "expected-accuracy-2020" in _images(html)  # the band itself is still shown
+    assert "expected-accuracy-2020" in images(html)  # the band itself is still shown
 
 
 def test_an_old_map_without_a_spread_band_says_so(tmp_path: Path) -> None:
     page = _run(tmp_path)
     bands = {k: v for k, v in _bands(True).items() if k != "uncertainty"}
     _write_map(page.layout.map(2020), bands)
-    part = _part(section_uncertainty(page), "How much do refitted models disagree?")
+    part = part_html(section_uncertainty(page), "How much do refitted models disagree?")
     assert "<code>maps/permafrost_2020.tif</code> has no <code>uncertainty</code> band" in part
     _write_map(page.layout.map(2020), _bands(True), uncertainty_method="1-|2p-1| (closeness)")
-    part = _part(section_uncertainty(page), "How much do refitted models disagree?")
+    part = part_html(section_uncertainty(page), "How much do refitted models disagree?")
     assert "was made by an earlier permamap (1-|2p-1| (closeness)), not by an ensemble" in part
     assert "<img" not in part
 
@@ -332,9 +318,9 @@ def test_a_damaged_input_is_a_note_in_its_part_only(tmp_path: Path) -> None:
     broken = [{k: v for k, v in r.items() if k != "observed"} for r in RELIABILITY_BEFORE]
     card = {"calibration": CALIBRATION | {"reliability_before": broken}}
     html = section_uncertainty(_run(tmp_path, card=card))
-    part = _part(html, "Are the probabilities honest?")
+    part = part_html(html, "Are the probabilities honest?")
     assert "this part could not be built" in part and "reliability_before" in part
-    assert {"spread-2020", "expected-accuracy-2020", "area-intervals"} <= set(_images(html))
+    assert {"spread-2020", "expected-accuracy-2020", "area-intervals"} <= set(images(html))
 
 
 def test_without_a_summary_the_areas_part_says_so(tmp_path: Path) -> None:
@@ -345,7 +331,7 @@ def test_without_a_summary_the_areas_part_says_so(tmp_path: Path) -> None:
         "summary.json was not found in this run folder, so there are no areas with intervals"
         in html
     )
-    assert "spread-2020" in _images(html)  # the maps are still found without a summary
+    assert "spread-2020" in images(html)  # the maps are still found without a summary
 
 
 # ----------------------------------------------------------------------------- whole page
@@ -363,7 +349,7 @@ def test_the_section_follows_the_model_card_in_the_report(run_folder) -> None:
         "aoa-beside-accuracy-2020",
         "expected-vs-observed",
         "area-intervals",
-    } <= set(_images(body))
+    } <= set(images(body))
     assert 'class="missing"' not in body
 
 
