@@ -689,6 +689,13 @@ def _run_stages(
         }
         summary["projections"] = projected.projections
     model_notes = [n for n in [result.card.get("error_profile_note")] if n]
-    every = [*notes, *site_result.notes, *model_notes, *change.summary.get("notes", [])]
+    projection_notes = projected.notes if cfg.projections is not None else []
+    every = [
+        *notes,
+        *site_result.notes,
+        *model_notes,
+        *change.summary.get("notes", []),
+        *projection_notes,
+    ]
     summary["notes"] = list(dict.fromkeys(every))  # in order, each once
     return summary

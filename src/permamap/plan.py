@@ -168,6 +168,12 @@ def _check_projections(cfg: RunConfig, plan: Plan, names: Sequence[str]) -> None
             f"{cfg.source} [projections]: the run has no climate factor ({', '.join(names)}), so "
             "a future climate changes nothing; add climate factors or remove [projections]"
         )
+    static = [n for n in names if n not in CLIMATE_FACTORS and n not in ("latitude", "longitude")]
+    if static:
+        plan.notes.append(
+            f"projections keep {', '.join(static)} at their {p.baseline_epoch} values: only the "
+            "catalogue's climate factors follow the future climate"
+        )
     plan.future = future_source(cfg, plan.source)
     plan.notes += _notes(plan.future.check, cfg.grid, p.scenarios, p.periods, p.gcms)
     plan.add(

@@ -7,11 +7,12 @@
     periods = ["2041-2060", "2081-2100"]       # WorldClim CMIP6 periods: 2021-2040 … 2081-2100
     gcms = ["MIROC6", "MPI-ESM1-2-HR"]          # the GCMs to average; the virtual world has 5
     baseline_epoch = 2020                       # the [run] epoch whose stack and map the futures change
-    method = "downscaled"                       # real sources: "downscaled" (as they are) or "delta"
+    method = "downscaled"                       # real sources (required): "downscaled" or "delta"
     [projections.source]                        # real sources only (permamap.projections.real)
 
-Every key but ``method`` and ``source`` is required: a projection names what it projects, so a
-forgotten GCM list is an error naming the fix, never "all GCMs" by surprise. With the virtual
+Every key is required with real sources: a projection names what it projects, so a forgotten GCM
+list is an error naming the fix, never "all GCMs" by surprise, and a forgotten ``method`` never
+decides for the user whether a GCM's bias counts as climate change. With the virtual
 world (``[covariates] source = "demo"``) the futures are the world's own
 (:class:`~permamap.projections.sources.VirtualFutureClimate`): ``[projections.source]`` and
 ``method`` are refused there (its GCMs have no bias, so there is nothing for the delta method to
@@ -162,6 +163,12 @@ def parse_projections(
                     f"virtual world has {list(names)}"
                 )
     else:
+        if "method" not in table:
+            raise ConfigError(
+                f'{where} lacks `method`: say how the future files are used, method = "downscaled" '
+                '(as they are, e.g. WorldClim CMIP6 against a WorldClim baseline) or "delta" (each '
+                "GCM's change added to the baseline climate, which removes the GCM's bias)"
+            )
         if not source:
             raise ConfigError(
                 f"{where} lacks [projections.source]: say where the future climate files are, "

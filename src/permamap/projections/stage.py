@@ -48,6 +48,7 @@ from ..predict.tiles import run_tiles
 from ..selection.calibration import Calibrator
 from .areas import change_by_zone
 from .settings import ProjectionSettings
+from .sources import CLIMATE_FACTORS
 from .tiles import SUM_NAMES, ProjectionJob, projection_bands
 
 __all__ = ["ProjectionResult", "period_midpoint", "project", "projection_stage"]
@@ -75,6 +76,8 @@ class ProjectionResult:
     #: (scenario, period) → the transition table against the baseline map
     transitions: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
     maps: dict[tuple[str, str], Path] = field(default_factory=dict)
+    #: what the user should know about the projections (summary notes)
+    notes: list[str] = field(default_factory=list)
 
 
 def _sidecar(path: Path) -> Path:
@@ -269,6 +272,13 @@ def projection_stage(
     """
     # header checks of every combination's files (and what describe() lists for fingerprints)
     source.check(grid, settings.scenarios, settings.periods, settings.gcms)
+    notes = []
+    if not any(f in CLIMATE_FACTORS for f in trained.card["features"]):
+        notes.append(
+            f"the model uses no climate factor ({', '.join(trained.card['features'])}): every "
+            f"projection equals the {settings.baseline_epoch} map"
+        )
+        log.warning(notes[-1])
     out: dict[str, dict[str, dict[str, Any]]] = {}
     tables = []
     moves: dict[tuple[str, str], pd.DataFrame] = {}
@@ -332,4 +342,5 @@ def projection_stage(
         areas=areas,
         transitions=moves,
         maps=maps,
+        notes=notes,
     )
