@@ -91,10 +91,11 @@ def terrain_at(
     dzdx = (elevation(lon + h, lat) - elevation(lon - h, lat)) / dx
     dzdy_north = (elevation(lon, lat + h) - elevation(lon, lat - h)) / dy
     grad = np.hypot(dzdx, dzdy_north)
-    slope = np.degrees(np.arctan(grad))
+    angle = np.arctan(grad)
+    slope = np.degrees(angle)
     with np.errstate(invalid="ignore", divide="ignore"):
         northness = np.where(grad > 0, -dzdy_north / np.where(grad > 0, grad, 1), 0.0)
-    return slope.astype(np.float32), (northness * np.sin(np.arctan(grad))).astype(np.float32)
+    return slope.astype(np.float32), (northness * np.sin(angle)).astype(np.float32)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -30,7 +30,6 @@ from rasterio.windows import Window
 
 from ..contracts import EXPECTED_ACCURACY_BAND, MAP_NODATA, TRUTH_NODATA
 from ..grid import Grid
-from . import ground
 from .sites import site_label_probability
 
 __all__ = [
@@ -69,17 +68,17 @@ def truth_tile(world: Any, grid: Grid, epoch: int, window: Window, window_years:
     Band 1 is the true class (TTOP < 0 °C, as :meth:`VirtualWorld.truth`); band 2 the chance in
     percent that a borehole here is labelled permafrost
     (:func:`~permamap.demo.sites.site_label_probability`): what the sites, and so spatial CV and the
-    error profile, can observe. One evaluation of the ground rule gives both.
+    error profile, can observe. One evaluation of the ground rule, on the land cells only
+    (:meth:`VirtualWorld.truth_window`), gives both.
     """
-    lon, lat = np.meshgrid(
-        grid.lon_centers(window).astype(np.float64), grid.lat_centers(window).astype(np.float64)
-    )
-    inputs = world.ground_inputs(lon, lat, epoch, window_years)
-    ttop = ground.ttop_terms(inputs)["ttop"]
-    out = np.empty((2, *ttop.shape), dtype=np.uint8)
-    out[0] = ttop < 0
-    out[1] = np.rint(100.0 * site_label_probability(ttop, inputs.t.mean(axis=0)))
-    out[:, ~world.land(grid, window)] = TRUTH_NODATA
+    found = world.truth_window(grid, epoch, window, window_years)
+    out = np.full((2, *found.truth.shape), TRUTH_NODATA, dtype=np.uint8)
+    if found.sel is None:
+        return out
+    out[0] = found.truth
+    label = np.rint(100.0 * site_label_probability(found.ttop, found.inputs.t.mean(axis=0)))
+    out[1][found.sel] = label
+    out[:, ~found.land] = TRUTH_NODATA
     return out
 
 
