@@ -42,7 +42,7 @@ MODELS = {
 }
 
 
-@pytest.mark.parametrize("kernel", ["packed", "simple", "lockstep"])
+@pytest.mark.parametrize("kernel", ["boxed", "packed", "simple", "lockstep"])
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_probability_equals_sklearn(name: str, kernel: str) -> None:
     X, y = _data()

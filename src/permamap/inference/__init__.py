@@ -14,15 +14,17 @@ from .compile import (
     positive_class_index,
     unwrap,
 )
-from .flatten import FlatForest, flatten_forest, tree_estimators
+from .flatten import BoxForest, FlatForest, box_forest, flatten_forest, tree_estimators
 from .kernels import HAVE_NUMBA
 
 __all__ = [
     "HAVE_NUMBA",
+    "BoxForest",
     "CompiledForest",
     "FlatForest",
     "Predictor",
     "ReferencePredictor",
+    "box_forest",
     "compile_model",
     "flatten_forest",
     "positive_class_index",

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import DataError
-from .flatten import FlatForest, flatten_forest, tree_estimators
-from .kernels import HAVE_NUMBA, KERNELS, ROW_BLOCK, pack_nodes
+from .flatten import BoxForest, FlatForest, box_forest, flatten_forest, tree_estimators
+from .kernels import BOX_BLOCK, HAVE_NUMBA, KERNELS, ROW_BLOCK, pack_nodes
 
 __all__ = [
     "CompiledForest",
@@ -110,8 +110,13 @@ class ReferencePredictor:
         return proba, np.sqrt(np.maximum(total_sq / len(self.trees) - mean * mean, 0.0))
 
 
+#: Kernels over quantised codes (:class:`FlatForest`) and over float32 rows (:class:`BoxForest`).
+CODE_KERNELS = ("simple", "packed", "lockstep")
+FLOAT_KERNELS = ("boxed",)
+
+
 class CompiledForest:
-    """Exact forest inference on quantised features with a numba kernel.
+    """Exact forest inference with a numba kernel.
 
     Parameters
     ----------
@@ -119,11 +124,13 @@ class CompiledForest:
         A fitted forest or tree (possibly inside a FeatureGuard / Pipeline).
     n_features : int
         Width of the rows given to :meth:`predict_stats`.
-    kernel : {"simple", "packed", "lockstep"}, default="simple"
-        Traversal variant (see :mod:`permamap.inference.kernels`).
+    kernel : {"boxed", "simple", "packed", "lockstep"}, default="boxed"
+        Traversal variant (see :mod:`permamap.inference.kernels`). ``boxed`` walks float32 rows
+        and follows scikit-learn's rule for NaN values; the others walk quantised codes and send
+        NaN to the right child.
     dedup : bool, default=False
-        Predict each distinct quantised row once and copy the result to its duplicates (cells
-        whose factors fall between the same thresholds cannot differ).
+        Predict each distinct row (of codes, or of float32 values) once and copy the result to
+        its duplicates.
 
     Raises
     ------
@@ -132,12 +139,14 @@ class CompiledForest:
     """
 
     def __init__(
-        self, model: Any, n_features: int, kernel: str = "simple", dedup: bool = False
+        self, model: Any, n_features: int, kernel: str = "boxed", dedup: bool = False
     ) -> None:
         if not HAVE_NUMBA:
             raise DataError("numba is not installed; `pip install numba` or use the reference path")
-        if kernel not in ("packed", "simple", "lockstep"):
-            raise DataError(f"kernel {kernel!r} is unknown; use 'packed', 'simple' or 'lockstep'")
+        if kernel not in FLOAT_KERNELS + CODE_KERNELS:
+            raise DataError(
+                f"kernel {kernel!r} is unknown; use one of {', '.join(FLOAT_KERNELS + CODE_KERNELS)}"
+            )
         self.pre, final = unwrap(model)
         trees = tree_estimators(final)
         if trees is None:
@@ -150,49 +159,88 @@ class CompiledForest:
         self.is_ensemble = len(trees) > 1
         self.kernel = kernel
         self.dedup = dedup
-        width = int(getattr(final, "n_features_in_", n_features))
-        self.forest: FlatForest = flatten_forest(trees, self.positive, width)
-        self._nodes = pack_nodes(self.forest.feature, self.forest.code, self.forest.right)
-        self._feature0 = np.where(self.forest.feature < 0, 0, self.forest.feature).astype(np.int32)
+        self.width = int(getattr(final, "n_features_in_", n_features))
+        self.n_trees = len(trees)
+        self.forest: FlatForest | None = None
+        self.boxes: BoxForest | None = None
+        if kernel in FLOAT_KERNELS:
+            self.boxes = box_forest(trees, self.positive, self.width)
+        else:
+            self.forest = flatten_forest(trees, self.positive, self.width)
+            self._nodes = pack_nodes(self.forest.feature, self.forest.code, self.forest.right)
+            self._feature0 = np.where(self.forest.feature < 0, 0, self.forest.feature).astype(
+                np.int32
+            )
 
     def __repr__(self) -> str:
+        if self.boxes is not None:
+            b = self.boxes
+            return (
+                f"CompiledForest({b.n_trees} trees, {b.n_nodes} nodes, max depth {b.max_depth}, "
+                f"float32 with leaf boxes ({b.nbytes / 1e6:.0f} MB), kernel={self.kernel!r}, "
+                f"dedup={self.dedup})"
+            )
         f = self.forest
+        if f is None:  # pragma: no cover - one of the two is always built
+            raise DataError("internal error: CompiledForest without nodes")
         return (
             f"CompiledForest({f.n_trees} trees, {f.n_nodes} nodes, max depth {f.max_depth}, "
             f"codes {f.code_dtype}, kernel={self.kernel!r}, dedup={self.dedup})"
         )
 
-    def sums(self, xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per-row sum over trees of the leaf probability and of its square, from codes ``xq``."""
-        f = self.forest
-        n = xq.shape[0]
+    def rows(self, X: np.ndarray) -> np.ndarray:
+        """What the kernel walks: ``X`` as C-contiguous float32 (or quantised codes)."""
+        X = np.asarray(X)
+        if self.pre is not None:
+            X = self.pre.transform(X)
+        if self.forest is not None:
+            return np.ascontiguousarray(self.forest.quantise(X))
+        if X.ndim != 2 or X.shape[1] != self.width:
+            raise DataError(
+                f"X has shape {X.shape}, but the forest was fitted on {self.width} features; "
+                "pass one column per model feature, in model order"
+            )
+        # scikit-learn's trees cast to float32 too; NumPy rounds to nearest, as it does.
+        return np.ascontiguousarray(X, dtype=np.float32)
+
+    def sums(self, xr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-row sum over trees (in tree order) of the leaf probability and of its square."""
+        n = xr.shape[0]
         s = np.zeros(n, dtype=np.float64)
         q = np.zeros(n, dtype=np.float64)
         if n == 0:
             return s, q
-        xq = np.ascontiguousarray(xq)
+        if self.boxes is not None:
+            b = self.boxes
+            KERNELS["boxed"](
+                xr, b.feature, b.threshold, b.right, b.nan_left, b.lo, b.hi, b.value, b.roots,
+                s, q, BOX_BLOCK,
+            )  # fmt: skip
+            return s, q
+        f = self.forest
+        if f is None:  # pragma: no cover - one of the two is always built
+            raise DataError("internal error: CompiledForest without nodes")
         if self.kernel == "packed":
-            KERNELS["packed"](xq, self._nodes, f.value, f.roots, s, q, ROW_BLOCK)
+            KERNELS["packed"](xr, self._nodes, f.value, f.roots, s, q, ROW_BLOCK)
         elif self.kernel == "simple":
-            KERNELS["simple"](xq, f.feature, f.code, f.right, f.value, f.roots, s, q, ROW_BLOCK)
+            KERNELS["simple"](xr, f.feature, f.code, f.right, f.value, f.roots, s, q, ROW_BLOCK)
         else:
             KERNELS["lockstep"](
-                xq, self._feature0, f.code, f.left, f.right, f.value, f.roots, s, q, ROW_BLOCK
+                xr, self._feature0, f.code, f.left, f.right, f.value, f.roots, s, q, ROW_BLOCK
             )
         return s, q
 
     def predict_stats(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        X = np.asarray(X)
-        if self.pre is not None:
-            X = self.pre.transform(X)
-        xq = self.forest.quantise(X)
-        if self.dedup and len(xq) > 1:
-            firsts, inverse = KERNELS["unique_rows"](np.ascontiguousarray(xq))
-            s, q = self.sums(xq[firsts])
+        xr = self.rows(X)
+        if self.dedup and len(xr) > 1:
+            bits = xr.view(np.uint32) if xr.dtype == np.float32 else xr
+            firsts, inverse = KERNELS["unique_rows"](bits)
+            s, q = self.sums(np.ascontiguousarray(xr[firsts]))
             s, q = s[inverse], q[inverse]
         else:
-            s, q = self.sums(xq)
-        n = float(self.forest.n_trees)
+            s, q = self.sums(xr)
+        n = float(self.n_trees)
+        # As scikit-learn: the sum of the trees' probabilities in tree order, divided by their number.
         proba = s / n
         if not self.is_ensemble:
             return proba, None
@@ -212,7 +260,7 @@ def compile_model(
     model: Any,
     n_features: int | None = None,
     *,
-    kernel: str = "simple",
+    kernel: str = "boxed",
     dedup: bool = False,
     reference: bool = False,
 ) -> CompiledForest | ReferencePredictor:
@@ -224,7 +272,7 @@ def compile_model(
         Fitted; a FeatureGuard, a Pipeline or a bare estimator.
     n_features : int, optional
         Width of the rows (default: the model's ``n_features_in_``).
-    kernel : str, default="simple"
+    kernel : str, default="boxed"
         Traversal kernel for forests (see :class:`CompiledForest`).
     dedup : bool, default=False
         Predict each distinct quantised row once.

@@ -23,7 +23,14 @@ import numpy as np
 
 from ..errors import DataError
 
-__all__ = ["FlatForest", "flatten_forest", "tree_estimators"]
+__all__ = [
+    "BoxForest",
+    "FlatForest",
+    "box_forest",
+    "flatten_forest",
+    "float32_threshold",
+    "tree_estimators",
+]
 
 LEAF = -1
 
@@ -214,4 +221,150 @@ def flatten_forest(trees: list[Any], positive: int, n_features: int) -> FlatFore
         roots=np.asarray(roots, dtype=np.int64),
         thresholds=tables,
         max_depth=max_depth,
+    )
+
+
+def float32_threshold(threshold: np.ndarray) -> np.ndarray:
+    """The largest float32 at or below each float64 ``threshold``.
+
+    For any float32 ``x``, ``x <= t`` (compared in float64, as scikit-learn does) holds exactly when
+    ``x <= float32_threshold(t)`` holds in float32, so float32 traversal reaches the same leaves.
+
+    Examples
+    --------
+    >>> t = np.array([0.1, 0.5, -0.1])
+    >>> t32 = float32_threshold(t)
+    >>> bool((t32.astype(np.float64) <= t).all()), t32.dtype
+    (True, dtype('float32'))
+    """
+    t64 = np.asarray(threshold, dtype=np.float64)
+    with np.errstate(over="ignore"):  # beyond the float32 range: ±inf, then stepped below
+        t32 = t64.astype(np.float32)
+    up = t32.astype(np.float64) > t64
+    t32[up] = np.nextafter(t32[up], np.float32(-np.inf))
+    return t32
+
+
+@dataclass(frozen=True)
+class BoxForest:
+    """A tree ensemble over float32 rows, with the box of every leaf.
+
+    Nodes are in depth-first pre-order, tree after tree (a split's left child is the next node).
+    A leaf's box is the set of rows that reach it: ``lo < x <= hi`` in every feature (bounds
+    from the splits on its path, ``±inf`` where none). Rows next to each other on a map mostly
+    reach the same leaf of a tree as the row before, and a box test costs a few comparisons
+    where a walk from the root costs a chain of ~20 dependent loads.
+
+    Attributes
+    ----------
+    feature : numpy.ndarray of int32, (n_nodes,)
+        Split feature; ``-1`` marks a leaf.
+    threshold : numpy.ndarray of float32, (n_nodes,)
+        Go left when ``x <= threshold`` (:func:`float32_threshold` of scikit-learn's threshold).
+    right : numpy.ndarray of int32, (n_nodes,)
+        Right child of a split; for a leaf, its leaf number (row of ``lo``, ``hi``, ``value``).
+    nan_left : numpy.ndarray of uint8, (n_nodes,)
+        scikit-learn's ``missing_go_to_left``: where a NaN goes at each split.
+    roots : numpy.ndarray of int64, (n_trees,)
+        Root of each tree.
+    lo, hi : numpy.ndarray of float32, (n_leaves, n_features)
+        Leaf boxes.
+    value : numpy.ndarray of float64, (n_leaves,)
+        Positive-class probability of each leaf.
+    max_depth : int
+        Deepest leaf over all trees.
+    """
+
+    feature: np.ndarray
+    threshold: np.ndarray
+    right: np.ndarray
+    nan_left: np.ndarray
+    roots: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    value: np.ndarray
+    max_depth: int
+
+    @property
+    def n_trees(self) -> int:
+        return len(self.roots)
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.feature)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.lo.shape[1])
+
+    @property
+    def nbytes(self) -> int:
+        return sum(
+            a.nbytes
+            for a in (self.feature, self.threshold, self.right, self.nan_left, self.lo, self.hi)
+        ) + int(self.value.nbytes)
+
+
+def box_forest(trees: list[Any], positive: int, n_features: int) -> BoxForest:
+    """Lay fitted scikit-learn classification trees out as a :class:`BoxForest`.
+
+    Parameters
+    ----------
+    trees : list of DecisionTreeClassifier
+        The fitted member trees (see :func:`tree_estimators`).
+    positive : int
+        Column of the positive class in ``predict_proba``.
+    n_features : int
+        Width of the input.
+
+    Returns
+    -------
+    BoxForest
+    """
+    from .kernels import KERNELS
+
+    sizes = np.array([t.tree_.node_count for t in trees], dtype=np.int64)
+    n_nodes = int(sizes.sum())
+    if n_nodes >= np.iinfo(np.int32).max:
+        raise DataError(
+            f"the forest has {n_nodes} nodes, more than the int32 index allows; use fewer or "
+            "shallower trees"
+        )
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    cat = {
+        k: np.concatenate([getattr(t.tree_, k) for t in trees])
+        for k in ("children_left", "children_right", "feature", "threshold", "missing_go_to_left")
+    }
+    left = np.where(
+        cat["children_left"] == LEAF, LEAF, cat["children_left"] + np.repeat(starts, sizes)
+    )
+    right = np.where(
+        cat["children_left"] == LEAF, LEAF, cat["children_right"] + np.repeat(starts, sizes)
+    )
+    # Leaf probabilities exactly as DecisionTreeClassifier.predict_proba normalises them.
+    v = np.concatenate([t.tree_.value[:, 0, :] for t in trees]).astype(np.float64)
+    norm = v.sum(axis=1)
+    norm[norm == 0.0] = 1.0
+    feature, threshold, right_out, nan_left, lo, hi, value = KERNELS["box_forest"](
+        left.astype(np.int64),
+        right.astype(np.int64),
+        cat["feature"].astype(np.int32),
+        float32_threshold(cat["threshold"]),
+        (cat["missing_go_to_left"] != 0).astype(np.uint8),
+        v[:, positive] / norm,
+        starts,
+        int(n_features),
+        int((cat["children_left"] == LEAF).sum()),
+        max(int(t.tree_.max_depth) for t in trees),
+    )
+    return BoxForest(
+        feature=feature,
+        threshold=threshold,
+        right=right_out,
+        nan_left=nan_left,
+        roots=starts,
+        lo=lo,
+        hi=hi,
+        value=value,
+        max_depth=max(int(t.tree_.max_depth) for t in trees),
     )
