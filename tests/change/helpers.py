@@ -9,7 +9,7 @@ from typing import Any
 from permamap.change import change_stage
 from permamap.grid import Grid
 from permamap.layout import RunLayout
-from permamap.pipeline import write_change_outputs
+from permamap.stages import write_change_outputs
 
 
 def run_change(maps: Mapping[int, Path], grid: Grid, run: Path, **options: Any) -> dict[str, Any]:

@@ -243,7 +243,7 @@ def elevation_band(path: Path, grid: Grid) -> int | None:
         return _elevation_band_of(src)
 
 
-def _open_elevation(path: Path, grid: Grid) -> tuple[Any, int]:
+def open_elevation(path: Path, grid: Grid) -> tuple[Any, int]:
     path = Path(path)
     src = _open_elevation_src(path, grid)
     band = _elevation_band_of(src)
@@ -257,7 +257,7 @@ def _open_elevation(path: Path, grid: Grid) -> tuple[Any, int]:
     return src, band
 
 
-def _read_elevation(src: Any, band: int, window: Window) -> np.ndarray:
+def read_elevation(src: Any, band: int, window: Window) -> np.ndarray:
     with reading(Path(src.name), "elevation raster", _ELEVATION_FIX):
         arr = src.read(band, window=window, masked=True).astype(np.float64)
     return np.ma.filled(arr, np.nan)
@@ -311,6 +311,107 @@ def check_area_options(lat_band_deg: object, elevation_edges_m: object) -> list[
     return edges
 
 
+def area_zeros(
+    domains: Sequence[str], n_lat: int, n_elev: int, n_reg: int
+) -> dict[str, dict[str, np.ndarray]]:
+    """Empty area sums per domain and stratum (the shapes :func:`area_tile_sums` fills)."""
+    ncol = len(AREA_COLUMNS)
+    return {
+        d: {
+            "total": np.zeros((1, ncol)),
+            "latitude_band": np.zeros((n_lat, ncol)),
+            "elevation_zone": np.zeros((n_elev, ncol)),
+            "region": np.zeros((n_reg, ncol)),
+        }
+        for d in domains
+    }
+
+
+def lat_index(grid: Grid, window: Window, lat_edges: Sequence[float]) -> np.ndarray:
+    """Latitude band of each cell of ``window`` (edges of :func:`latitude_band_edges`)."""
+    n_lat = len(lat_edges) - 1
+    return np.clip(
+        np.searchsorted(np.asarray(lat_edges), _cell_lat(grid, window), side="right") - 1,
+        0,
+        n_lat - 1,
+    )
+
+
+def elevation_index(values: np.ndarray, edges_m: Sequence[float], n_elev: int) -> np.ndarray:
+    """Elevation zone of each cell; the last zone is "no data", so zones add up to the total."""
+    return np.where(np.isnan(values), n_elev - 1, _zone_index(values, edges_m))
+
+
+_N_PROB = 102  # probability 0–100 %, then 101 = no probability
+_N_STATE = 3 * _N_PROB  # class 0, 1, 2 = no data, times the probability
+_STATE_PROB = np.tile(np.arange(_N_PROB), 3)
+_STATE_CLASS = np.repeat(np.arange(3), _N_PROB)
+# each area column as weights on the cell states: Σ over states of weight × area in the state
+_STATE_WEIGHTS = np.stack(
+    [
+        np.ones(_N_STATE),  # cell_km2
+        (_STATE_CLASS != 2).astype(np.float64),  # land_km2
+        ((_STATE_PROB >= 1) & (_STATE_PROB <= 100)).astype(np.float64),  # region: p ≥ 1 %
+        (_STATE_CLASS == 1).astype(np.float64),  # extent
+        np.where(_STATE_PROB <= 100, _STATE_PROB / 100.0, 0.0),  # probability-weighted
+    ],
+    axis=1,
+)
+
+
+def _state(cls: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    """Each cell's state: class (0, 1, 2 = no data) × 102 + probability (101 = none)."""
+    c = np.where(cls == CLASS_NODATA, 2, cls).astype(np.int64)
+    p = np.where(prob == CLASS_NODATA, _N_PROB - 1, prob).astype(np.int64)
+    return c * _N_PROB + p
+
+
+def area_tile_sums(
+    acc: dict[str, dict[str, np.ndarray]],
+    cls: np.ndarray,
+    prob: np.ndarray,
+    inside: np.ndarray | None,
+    area: np.ndarray,
+    lat_idx: np.ndarray,
+    elev_idx: np.ndarray | None,
+    masks: Sequence[tuple[int, np.ndarray]],
+) -> None:
+    """Add one tile of one map to ``acc`` (from :func:`area_zeros`), in place.
+
+    The same figures as :func:`area_sums` per zone, from one histogram per domain: the area of
+    each latitude band × elevation zone × class × probability, then weighted by state. Classes
+    must be 0, 1 or no data and probabilities 0–100 or no data (as the map readers check).
+    """
+    n_lat = acc["all"]["latitude_band"].shape[0]
+    n_elev = acc["all"]["elevation_zone"].shape[0]
+    n_e = n_elev if elev_idx is not None else 1
+    state = _state(np.asarray(cls), np.asarray(prob))
+    zone = np.asarray(lat_idx, dtype=np.int64) * n_e
+    if elev_idx is not None:
+        zone = zone + np.asarray(elev_idx, dtype=np.int64)
+    code = (zone * _N_STATE + state).ravel()
+    region_states = [(i, state[mask]) for i, mask in masks]
+    for d in acc:
+        a = area if inside is None or d == "all" else np.where(inside, area, 0.0)
+        hist = np.bincount(code, weights=np.ravel(a), minlength=n_lat * n_e * _N_STATE)
+        by_zone = hist.reshape(n_lat, n_e, _N_STATE) @ _STATE_WEIGHTS  # (lat, elev, 5)
+        acc[d]["total"] += by_zone.sum(axis=(0, 1))[None, :]
+        acc[d]["latitude_band"] += by_zone.sum(axis=1)
+        if elev_idx is not None:
+            acc[d]["elevation_zone"] += by_zone.sum(axis=0)
+        for (i, mask), (_, st) in zip(masks, region_states, strict=True):
+            h = np.bincount(st, weights=a[mask], minlength=_N_STATE)
+            acc[d]["region"][i] += h @ _STATE_WEIGHTS
+
+
+def read_aoa(src: Any, band: int | None, window: Window, path: Path) -> np.ndarray | None:
+    """Inside-the-AOA mask of a map block, or None for a map without an ``aoa`` band."""
+    if band is None:
+        return None
+    with reading(path, "map", "run the predict stage again for this epoch"):
+        return np.asarray(src.read(band, window=window) == 1)
+
+
 def _accumulate_epoch(
     src: Any,
     path: Path,
@@ -328,44 +429,67 @@ def _accumulate_epoch(
     """One windowed pass over a map: area sums per domain and stratum."""
     bands = map_bands(src, path)
     domains = ["all"] + (["aoa"] if bands.aoa is not None else [])
-    ncol = len(AREA_COLUMNS)
-    acc = {
-        d: {
-            "total": np.zeros((1, ncol)),
-            "latitude_band": np.zeros((n_lat, ncol)),
-            "elevation_zone": np.zeros((n_elev, ncol)),
-            "region": np.zeros((len(reg.names) if reg else 0, ncol)),
-        }
-        for d in domains
-    }
+    acc = area_zeros(domains, n_lat, n_elev, len(reg.names) if reg else 0)
     for window in iter_tiles(grid, tile_shape, progress, desc):
         cls = read_class(src, bands.cls, window, path)
         prob = read_prob(src, bands.prob, cls, window, path)
-        area = grid.cell_area_km2(window)
-        lat_idx = np.clip(
-            np.searchsorted(np.asarray(lat_edges), _cell_lat(grid, window), side="right") - 1,
-            0,
-            n_lat - 1,
-        )
         elev_idx = None
         if elev is not None:
-            values = _read_elevation(elev[0], elev[1], window)
-            # the last zone is "no data", so elevation zones add up to the total
-            elev_idx = np.where(np.isnan(values), n_elev - 1, _zone_index(values, edges_m))
+            elev_idx = elevation_index(read_elevation(elev[0], elev[1], window), edges_m, n_elev)
         masks = list(region_masks(reg, grid, window)) if reg is not None else []
-        inside = None
-        if bands.aoa is not None:
-            with reading(path, "map", "run the predict stage again for this epoch"):
-                inside = src.read(bands.aoa, window=window) == 1
-        for d in domains:
-            a = area if inside is None or d == "all" else np.where(inside, area, 0.0)
-            acc[d]["total"] += area_sums(cls, prob, a)
-            acc[d]["latitude_band"] += area_sums(cls, prob, a, lat_idx, n_lat)
-            if elev_idx is not None:
-                acc[d]["elevation_zone"] += area_sums(cls, prob, a, elev_idx, n_elev)
-            for i, mask in masks:
-                acc[d]["region"][i] += area_sums(cls, prob, a, mask.astype(np.int64) - 1)[0]
+        area_tile_sums(
+            acc,
+            cls,
+            prob,
+            read_aoa(src, bands.aoa, window, path),
+            grid.cell_area_km2(window),
+            lat_index(grid, window, lat_edges),
+            elev_idx,
+            masks,
+        )
     return acc, domains
+
+
+def area_rows(
+    epoch: int,
+    acc: dict[str, dict[str, np.ndarray]],
+    lat_labels: Sequence[str],
+    elev_labels: Sequence[str] | None,
+    region_names: Sequence[str] | None,
+) -> list[dict[str, Any]]:
+    """The rows of :func:`area_by_epoch`'s table for one epoch's sums (and its log line)."""
+    rows: list[dict[str, Any]] = []
+    for d in acc:
+        strata: list[tuple[str, Sequence[str]]] = [
+            ("total", ["all"]),
+            ("latitude_band", lat_labels),
+        ]
+        if elev_labels is not None:
+            strata.append(("elevation_zone", elev_labels))
+        if region_names is not None:
+            strata.append(("region", region_names))
+        for stratum, labels in strata:
+            for label, sums in zip(labels, acc[d][stratum], strict=True):
+                rows.append(
+                    {"epoch": int(epoch), "domain": d, "stratum": stratum, "zone": label}
+                    | dict(zip(AREA_COLUMNS, (float(v) for v in sums), strict=True))
+                )
+    logger.info(
+        "epoch %s: permafrost extent %.0f km², probability-weighted %.0f km², land %.0f km²",
+        epoch,
+        acc["all"]["total"][0, 3],
+        acc["all"]["total"][0, 4],
+        acc["all"]["total"][0, 1],
+    )
+    return rows
+
+
+def area_labels(
+    grid: Grid, lat_band_deg: float, edges_m: Sequence[float]
+) -> tuple[list[float], list[str], list[str]]:
+    """Latitude band edges and labels, and elevation zone labels (with "no data" last)."""
+    lat_edges = latitude_band_edges(grid, lat_band_deg)
+    return lat_edges, _lat_band_labels(lat_edges), [*_zone_labels(edges_m, "m"), "no data"]
 
 
 def area_by_epoch(
@@ -418,20 +542,18 @@ def area_by_epoch(
         raise ConfigError("no maps given; pass {epoch: path} for at least one epoch")
     edges_m = check_area_options(lat_band_deg, elevation_edges_m)
 
-    lat_edges = latitude_band_edges(grid, lat_band_deg)
-    lat_labels = _lat_band_labels(lat_edges)
-    elev_labels = [*_zone_labels(edges_m, "m"), "no data"]
+    lat_edges, lat_labels, elev_labels = area_labels(grid, lat_band_deg, edges_m)
     reg = load_regions(Path(regions), grid, region_name_column) if regions is not None else None
 
     rows: list[dict[str, Any]] = []
     with ExitStack() as stack:
         elev_src = None
         if elevation is not None:
-            elev_src, elev_band = _open_elevation(Path(elevation), grid)
+            elev_src, elev_band = open_elevation(Path(elevation), grid)
             stack.enter_context(elev_src)
         for epoch, path in sorted(map_paths.items()):
             with open_map(Path(path), grid, epoch) as src:
-                acc, domains = _accumulate_epoch(
+                acc, _ = _accumulate_epoch(
                     src,
                     Path(path),
                     grid,
@@ -445,27 +567,16 @@ def area_by_epoch(
                     progress,
                     f"area {epoch}",
                 )
-            for d in domains:
-                strata: list[tuple[str, list[str]]] = [
-                    ("total", ["all"]),
-                    ("latitude_band", lat_labels),
-                ]
-                if elev_src is not None:
-                    strata.append(("elevation_zone", elev_labels))
-                if reg is not None:
-                    strata.append(("region", reg.names))
-                for stratum, labels in strata:
-                    for label, sums in zip(labels, acc[d][stratum], strict=True):
-                        rows.append(
-                            {"epoch": int(epoch), "domain": d, "stratum": stratum, "zone": label}
-                            | dict(zip(AREA_COLUMNS, (float(v) for v in sums), strict=True))
-                        )
-            logger.info(
-                "epoch %s: permafrost extent %.0f km², probability-weighted %.0f km², "
-                "land %.0f km²",
+            rows += area_rows(
                 epoch,
-                acc["all"]["total"][0, 3],
-                acc["all"]["total"][0, 4],
-                acc["all"]["total"][0, 1],
+                acc,
+                lat_labels,
+                elev_labels if elev_src is not None else None,
+                reg.names if reg is not None else None,
             )
     return pd.DataFrame(rows, columns=["epoch", "domain", "stratum", "zone", *AREA_COLUMNS])
+
+
+# the projections' areas import these under their old private names
+_open_elevation = open_elevation
+_read_elevation = read_elevation

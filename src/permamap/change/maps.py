@@ -190,12 +190,7 @@ def read_class(src: Any, band: int, window: Window, path: Path) -> np.ndarray:
     """Read a class block; raise :class:`DataError` on a value other than 0, 1 or no data."""
     with reading(path, "map", _MAP_FIX):
         arr = src.read(band, window=window)
-    bad = (arr != 0) & (arr != 1) & (arr != CLASS_NODATA)
-    if bad.any():
-        raise DataError(
-            f"class band of {path} holds value {int(arr[bad][0])} in window {wstr(window)}; "
-            "classes must be 0 (not permafrost), 1 (permafrost) or 255 (no data)"
-        )
+    _check_class(arr, window, path)
     return arr
 
 
@@ -208,13 +203,48 @@ def read_prob(
         return np.where(cls == CLASS_NODATA, CLASS_NODATA, cls * 100).astype(np.uint8)
     with reading(path, "map", _MAP_FIX):
         arr = src.read(band, window=window)
+    _check_prob(arr, window, path)
+    return arr
+
+
+def read_map_block(
+    src: Any, bands: MapBands, window: Window, path: Path
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Class, probability and inside-the-AOA blocks of a map in one read (one decode per block).
+
+    Checked as :func:`read_class` and :func:`read_prob` check them; the AOA mask is None for a
+    map without an ``aoa`` band.
+    """
+    wanted = [bands.cls] + [b for b in (bands.prob, bands.aoa) if b is not None]
+    with reading(path, "map", _MAP_FIX):
+        data = src.read(wanted, window=window)
+    cls = data[0]
+    _check_class(cls, window, path)
+    prob = data[1] if bands.prob is not None else None
+    if prob is None:
+        prob = np.where(cls == CLASS_NODATA, CLASS_NODATA, cls * 100).astype(np.uint8)
+    else:
+        _check_prob(prob, window, path)
+    aoa = data[-1] == 1 if bands.aoa is not None else None
+    return cls, prob, aoa
+
+
+def _check_class(arr: np.ndarray, window: Window, path: Path) -> None:
+    bad = (arr != 0) & (arr != 1) & (arr != CLASS_NODATA)
+    if bad.any():
+        raise DataError(
+            f"class band of {path} holds value {int(arr[bad][0])} in window {wstr(window)}; "
+            "classes must be 0 (not permafrost), 1 (permafrost) or 255 (no data)"
+        )
+
+
+def _check_prob(arr: np.ndarray, window: Window, path: Path) -> None:
     bad = (arr > 100) & (arr != CLASS_NODATA)
     if bad.any():
         raise DataError(
             f"probability band of {path} holds value {int(arr[bad][0])} in window "
             f"{wstr(window)}; probabilities are percent 0–100 with 255 as no data"
         )
-    return arr
 
 
 def wstr(w: Window) -> str:

@@ -171,6 +171,7 @@ def resample_reference(
     threshold_percent: float = 50.0,
     tile_shape: tuple[int, int] = DEFAULT_TILE,
     progress: bool = False,
+    extra_tags: Mapping[str, str] | None = None,
 ) -> tuple[Path, str]:
     """Resample a user's reference map onto the Grid, as a map in the permamap contract.
 
@@ -204,6 +205,8 @@ def resample_reference(
         Rows and columns warped at once.
     progress : bool, default=False
         Show a progress bar over the tiles.
+    extra_tags : mapping of str to str, optional
+        More tags for the written map (the change stage's input fingerprint).
 
     Returns
     -------
@@ -295,6 +298,7 @@ def resample_reference(
                 "reference_kind": kind,
                 "threshold_percent": f"{threshold_percent:g}",
                 "permamap_version": version(),
+                **(extra_tags or {}),
             },
             nodata=CLASS_NODATA,
             overview_resampling="mode",
@@ -485,19 +489,46 @@ def compare_with_reference(
                 with reading(target, "reference on the grid", _ON_GRID_FIX):
                     rcls = ref.read(1, window=window)
                     rprob = ref.read(2, window=window)
-                area = grid.cell_area_km2(window)
-                both = (cls != CLASS_NODATA) & (rcls != CLASS_NODATA)
-                cm += confusion_area(cls, rcls, area, both)
-                ok = both & (prob != CLASS_NODATA) & (rprob != CLASS_NODATA)
-                pw[0] += float(np.sum(area[ok] * prob[ok] / 100.0))
-                pw[1] += float(np.sum(area[ok] * rprob[ok] / 100.0))
+                reference_tile_sums(cm, pw, cls, prob, rcls, rprob, grid.cell_area_km2(window))
     finally:
         if scratch is not None:
             scratch.cleanup()
+    return comparison_from_sums(cm, pw, epoch, map_path.name, Path(reference).name, kind)
+
+
+def reference_tile_sums(
+    cm: np.ndarray,
+    pw: np.ndarray,
+    cls: np.ndarray,
+    prob: np.ndarray,
+    rcls: np.ndarray,
+    rprob: np.ndarray,
+    area: np.ndarray,
+) -> None:
+    """Add one tile to the confusion ``cm`` (2 × 2 km²) and probability-weighted areas ``pw``.
+
+    Only cells with data in the map and the reference count; ``pw`` is (map, reference).
+    """
+    both = (cls != CLASS_NODATA) & (rcls != CLASS_NODATA)
+    cm += confusion_area(cls, rcls, area, both)
+    ok = both & (prob != CLASS_NODATA) & (rprob != CLASS_NODATA)
+    pw[0] += float(np.sum(area[ok] * prob[ok] / 100.0))
+    pw[1] += float(np.sum(area[ok] * rprob[ok] / 100.0))
+
+
+def comparison_from_sums(
+    cm: np.ndarray,
+    pw: np.ndarray,
+    epoch: int | None,
+    map_name: str,
+    reference_name: str,
+    kind: str,
+) -> ReferenceComparison:
+    """The :class:`ReferenceComparison` of whole-grid sums of :func:`reference_tile_sums`."""
     stats = agreement_stats(cm)
     result: dict[str, Any] = {
         "epoch": epoch,
-        "reference": Path(reference).name,
+        "reference": reference_name,
         "reference_kind": kind,
         **stats,
         "map_probability_weighted_km2": float(pw[0]),
@@ -509,13 +540,13 @@ def compare_with_reference(
         logger.warning(
             "map %s and reference %s share no cell with data; "
             "check that the reference covers the grid",
-            map_path.name,
-            Path(reference).name,
+            map_name,
+            reference_name,
         )
     logger.info(
         "map %s vs reference %s: agreement %s, kappa %s over %.0f km²",
-        map_path.name,
-        Path(reference).name,
+        map_name,
+        reference_name,
         _fmt(stats["overall_agreement"]),
         _fmt(stats["kappa"]),
         stats["compared_km2"],

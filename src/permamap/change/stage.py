@@ -1,30 +1,45 @@
 """The change stage: area per epoch, change between epochs and the reference comparison.
 
 :func:`change_stage` returns its tables in a :class:`ChangeResult` and leaves writing them to the
-pipeline (:func:`permamap.pipeline.write_change_outputs`); only the rasters, too big for memory
+pipeline (:func:`permamap.stages.write_change_outputs`); only the rasters, too big for memory
 on a continental grid, are streamed into the paths the :class:`~permamap.layout.RunLayout` names.
+
+Every input is read once per tile in one pass (:mod:`permamap.change.tilepass`), and a killed
+stage resumes from its tile store ``change/.tiles_change/``: from the first unfinished tile, and
+with the reference on the grid and the change maps already written reused.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .. import __version__
 from ..contracts import CHANGE_CODES, DEFAULT_TILE
 from ..errors import ConfigError, InputFileError
 from ..grid import Grid
 from ..layout import RunLayout
-from .areas import AREA_COLUMNS, DEFAULT_ELEVATION_EDGES_M, area_by_epoch, elevation_band
+from .areas import (
+    AREA_COLUMNS,
+    DEFAULT_ELEVATION_EDGES_M,
+    area_labels,
+    area_rows,
+    check_area_options,
+    elevation_band,
+)
+from .maps import map_bands, open_map
 from .members import check_members
-from .reference import compare_with_reference, resample_reference
-from .transitions import epoch_pairs, transitions
-from .uncertainty import AreaIntervals, area_intervals, uncertainty_summary
+from .reference import comparison_from_sums, resample_reference
+from .regions import load_regions
+from .tilepass import PassInputs, file_stamp, run_tile_pass
+from .transitions import epoch_pairs, transition_table
+from .uncertainty import AreaIntervals, intervals_from_sums, uncertainty_summary
 
 __all__ = ["NO_ELEVATION_NOTE", "ChangeResult", "change_stage"]
 
@@ -58,6 +73,9 @@ class ChangeResult:
     uncertainty : AreaIntervals or None
         Areas with 95 % intervals from the model ensemble (:func:`area_intervals`); its
         ``table`` goes to ``change/area_intervals.csv``. None for a run without an ensemble.
+    work : dict of str to int
+        What this run had to do (``tiles_computed``, ``tiles_reused``, ``maps_written``,
+        ``maps_reused``); all reused on a rerun after completion.
     """
 
     areas: pd.DataFrame
@@ -66,6 +84,7 @@ class ChangeResult:
     reference_confusion: dict[int, pd.DataFrame]
     summary: dict[str, Any]
     uncertainty: AreaIntervals | None = None
+    work: dict[str, int] = field(default_factory=dict)
 
 
 def _check_inputs(
@@ -100,6 +119,28 @@ def _check_inputs(
             f"reference_epochs {unknown} have no map (maps: {sorted(paths)}); pick among them"
         )
     return ref_epochs
+
+
+STORE_NAME = ".tiles_change"
+"""The change stage's tile store inside ``change/`` (see :mod:`permamap.change.tilepass`)."""
+
+
+def _reference_fingerprint(
+    reference: Path,
+    grid: Grid,
+    kind: str,
+    nodata: float | None,
+    tile_shape: tuple[int, int],
+) -> dict[str, Any]:
+    """What the reference on the grid depends on."""
+    return {
+        "version": __version__,
+        "reference": file_stamp(reference),
+        "kind": kind,
+        "nodata": nodata,
+        "grid": grid.to_dict(),
+        "tile_shape": list(tile_shape),
+    }
 
 
 def _area_summary(
@@ -167,6 +208,12 @@ def change_stage(
     comparison with each epoch (or ``reference_epochs``). The tables come back in the
     :class:`ChangeResult`; the caller writes them.
 
+    All headers are checked before the first tile is read. The tiles are summed in one pass that
+    resumes after a kill (``change/.tiles_change/``, see :mod:`permamap.change.tilepass`): the
+    rerun computes only the tiles left, and reuses the reference on the grid and the change maps
+    already written (``ChangeResult.work`` says what was done). The store is removed when the
+    stage completes.
+
     Parameters
     ----------
     maps : mapping of int to Path
@@ -223,7 +270,11 @@ def change_stage(
     """
     paths = {int(k): Path(v) for k, v in maps.items()}
     ref_epochs = _check_inputs(paths, epochs, reference, reference_epochs)
+    edges_m = check_area_options(lat_band_deg, elevation_edges_m)
     member_files = check_members(members, paths, grid) if members is not None else None
+    for e, p in sorted(paths.items()):
+        with open_map(p, grid, e) as src:
+            map_bands(src, p)  # every header before the first tile
     notes: list[str] = []
     if elevation is None:
         notes.append(NO_ELEVATION_NOTE)
@@ -232,10 +283,13 @@ def change_stage(
         elevation = None
     for note in notes:
         logger.info("change: %s", note)
+    reg = load_regions(Path(regions), grid, region_name_column) if regions is not None else None
+    lat_edges, lat_labels, elev_labels = area_labels(grid, lat_band_deg, edges_m)
     pairs = epoch_pairs(list(paths))
-    n_steps = 1 + len(pairs) + (reference is not None) + (member_files is not None)
+    if not pairs:
+        logger.warning("only one epoch (%s): no change between epochs to compute", list(paths))
+    n_steps = 1 + (reference is not None) + len(pairs)
     bar = tqdm(total=n_steps, desc="change", unit="step", disable=not progress)
-
     started = False
 
     def say(msg: str) -> None:
@@ -246,58 +300,21 @@ def change_stage(
         bar.set_description(msg)
         logger.info("%s", msg)
 
-    with bar:
-        say("area per epoch")
-        areas = area_by_epoch(
-            paths,
-            grid,
-            elevation=elevation,
-            regions=regions,
-            region_name_column=region_name_column,
-            lat_band_deg=lat_band_deg,
-            elevation_edges_m=elevation_edges_m,
-            tile_shape=tile_shape,
-            progress=progress,
+    options: dict[str, Any] = {
+        "regions": [file_stamp(Path(regions)) if regions is not None else None, region_name_column],
+        "reference": None,
+    }
+    on_grid: Path | None = None
+    make_reference = None
+    if reference is not None:
+        on_grid = layout.reference_on_grid
+        options["reference"] = _reference_fingerprint(
+            Path(reference), grid, reference_kind, reference_nodata, tile_shape
         )
-        area_km2, detail = _area_summary(areas)
 
-        tables: dict[tuple[int, int], pd.DataFrame] = {}
-        if not pairs:
-            logger.warning("only one epoch (%s): no change between epochs to compute", list(paths))
-        for a, b in pairs:
-            say(f"change {a} → {b}")
-            tables[(a, b)] = transitions(
-                paths[a],
-                paths[b],
-                grid,
-                epochs=(a, b),
-                change_map=layout.change_map(a, b),
-                tile_shape=tile_shape,
-                progress=progress,
-            )
-
-        intervals: AreaIntervals | None = None
-        if member_files is not None:
-            say(f"area intervals from {member_files.n_members} ensemble members")
-            intervals = area_intervals(
-                paths,
-                member_files.paths,
-                grid,
-                regions=regions,
-                region_name_column=region_name_column,
-                checked=member_files,
-                tile_shape=tile_shape,
-                progress=progress,
-            )
-
-        comparison: pd.DataFrame | None = None
-        confusion: dict[int, pd.DataFrame] = {}
-        ref_summary: dict[str, Any] | None = None
-        if reference is not None:
-            say("comparison with the reference map")
-            on_grid = layout.reference_on_grid
+        def make_reference() -> str:
             on_grid.unlink(missing_ok=True)  # a new run may bring a new reference
-            _, kind = resample_reference(
+            return resample_reference(
                 Path(reference),
                 grid,
                 on_grid,
@@ -305,34 +322,78 @@ def change_stage(
                 nodata=reference_nodata,
                 tile_shape=tile_shape,
                 progress=progress,
+            )[1]
+
+    with bar:
+        inputs = PassInputs(
+            maps=paths,
+            grid=grid,
+            pairs=pairs,
+            lat_edges=lat_edges,
+            n_elev=len(elev_labels),
+            edges_m=edges_m,
+            elevation=Path(elevation) if elevation is not None else None,
+            regions=reg,
+            members=member_files,
+            reference_on_grid=on_grid,
+            ref_epochs=ref_epochs,
+            tile_shape=tile_shape,
+            options=options,
+        )
+        outcome = run_tile_pass(
+            inputs,
+            layout.change_dir / STORE_NAME,
+            {p: layout.change_map(*p) for p in pairs},
+            reference=make_reference,
+            progress=progress,
+            on_step=say,
+        )
+        bar.update(bar.total - bar.n)
+    sums = outcome.sums
+    kind = outcome.reference_kind
+    rows: list[dict[str, Any]] = []
+    for e in sorted(paths):
+        rows += area_rows(
+            e,
+            sums["areas"][e],
+            lat_labels,
+            elev_labels if elevation is not None else None,
+            reg.names if reg is not None else None,
+        )
+    areas = pd.DataFrame(rows, columns=["epoch", "domain", "stratum", "zone", *AREA_COLUMNS])
+    area_km2, detail = _area_summary(areas)
+    tables = {(a, b): transition_table(sums["transitions"][(a, b)], a, b) for a, b in pairs}
+
+    intervals: AreaIntervals | None = None
+    if member_files is not None:
+        names = list(reg.names) if reg is not None else []
+        intervals = intervals_from_sums(sums["intervals"], member_files, names)
+
+    comparison: pd.DataFrame | None = None
+    confusion: dict[int, pd.DataFrame] = {}
+    ref_summary: dict[str, Any] | None = None
+    if reference is not None and on_grid is not None:
+        results = []
+        for e in ref_epochs:
+            r = sums["reference"][e]
+            res = comparison_from_sums(
+                r["cm"], r["pw"], e, paths[e].name, Path(reference).name, str(kind)
             )
-            results = []
-            for e in ref_epochs:
-                res = compare_with_reference(
-                    paths[e],
-                    Path(reference),
-                    grid,
-                    epoch=e,
-                    resampled_path=on_grid,
-                    tile_shape=tile_shape,
-                    progress=progress,
-                )
-                results.append({**res.stats, "reference_kind": kind})
-                confusion[e] = res.confusion
-            comparison = pd.DataFrame(
-                [{k: v for k, v in r.items() if k != "confusion_km2"} for r in results]
-            )
-            ref_summary = {
-                "reference": Path(reference).name,
-                "reference_kind": kind,
-                "by_epoch": {
-                    str(r["epoch"]): {k: v for k, v in r.items() if k not in ("epoch",)}
-                    for r in results
-                },
-                "table": layout.reference_comparison.name,
-                "resampled": on_grid.name,
-            }
-        bar.update()
+            results.append({**res.stats, "reference_kind": kind})
+            confusion[e] = res.confusion
+        comparison = pd.DataFrame(
+            [{k: v for k, v in r.items() if k != "confusion_km2"} for r in results]
+        )
+        ref_summary = {
+            "reference": Path(reference).name,
+            "reference_kind": kind,
+            "by_epoch": {
+                str(r["epoch"]): {k: v for k, v in r.items() if k not in ("epoch",)}
+                for r in results
+            },
+            "table": layout.reference_comparison.name,
+            "resampled": on_grid.name,
+        }
     uncertainty = uncertainty_summary(intervals) if intervals is not None else None
     if uncertainty is not None:
         for epoch, figures in area_km2.items():
@@ -358,4 +419,5 @@ def change_stage(
         reference_confusion=confusion,
         summary=summary,
         uncertainty=intervals,
+        work=outcome.work,
     )

@@ -100,7 +100,7 @@ def transition_area(cls_a: np.ndarray, cls_b: np.ndarray, cell_area_km2: np.ndar
     return np.bincount(flat, weights=area.ravel(), minlength=9).reshape(3, 3)
 
 
-def _transition_table(matrix: np.ndarray, epoch_a: int, epoch_b: int) -> pd.DataFrame:
+def transition_table(matrix: np.ndarray, epoch_a: int, epoch_b: int) -> pd.DataFrame:
     change_name = {
         (0, 0): CHANGE_CODES[0],
         (1, 1): CHANGE_CODES[1],
@@ -178,26 +178,39 @@ def transitions(
             for _ in blocks():
                 pass
         else:
-            codes = ", ".join(f"{k} {v}" for k, v in CHANGE_CODES.items())
-            write_blocks_cog(
-                Path(change_map),
-                grid,
-                blocks(),
-                count=1,
-                descriptions=[f"change {ea}-{eb} ({codes}, 255 no data)"],
-                tags={
-                    "kind": "change",
-                    "from_epoch": str(ea),
-                    "to_epoch": str(eb),
-                    "codes": "; ".join(f"{k}={v}" for k, v in CHANGE_CODES.items())
-                    + f"; {CHANGE_NODATA}=no data",
-                    "permamap_version": version(),
-                },
-                nodata=CHANGE_NODATA,
-                colormap=CHANGE_COLORMAP,
-                overview_resampling="mode",
-            )
-    return _transition_table(total, ea, eb)
+            write_change_map(Path(change_map), grid, blocks(), ea, eb)
+    return transition_table(total, ea, eb)
+
+
+def write_change_map(
+    path: Path,
+    grid: Grid,
+    blocks: Iterator[tuple[Window, np.ndarray]],
+    epoch_a: int,
+    epoch_b: int,
+    extra_tags: dict[str, str] | None = None,
+) -> Path:
+    """Stream ``(window, (1, rows, cols) codes)`` blocks into the change map COG, atomically."""
+    codes = ", ".join(f"{k} {v}" for k, v in CHANGE_CODES.items())
+    return write_blocks_cog(
+        Path(path),
+        grid,
+        blocks,
+        count=1,
+        descriptions=[f"change {epoch_a}-{epoch_b} ({codes}, 255 no data)"],
+        tags={
+            "kind": "change",
+            "from_epoch": str(epoch_a),
+            "to_epoch": str(epoch_b),
+            "codes": "; ".join(f"{k}={v}" for k, v in CHANGE_CODES.items())
+            + f"; {CHANGE_NODATA}=no data",
+            "permamap_version": version(),
+            **(extra_tags or {}),
+        },
+        nodata=CHANGE_NODATA,
+        colormap=CHANGE_COLORMAP,
+        overview_resampling="mode",
+    )
 
 
 def _epoch_of(path: Path) -> int:

@@ -32,7 +32,7 @@ member file holds classes, not probabilities), so it has no per-region split.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,6 +195,65 @@ class AreaIntervals:
     table: pd.DataFrame
 
 
+def interval_zeros(epochs: Sequence[int], n_members: int, n_regions: int) -> dict[str, Any]:
+    """Empty per-region sums of :func:`interval_tile_sums` (region 0 is the whole grid)."""
+    epochs = sorted(epochs)
+    pairs = epoch_pairs(epochs)
+    n_reg = 1 + n_regions
+    b = n_members
+    return {
+        "main_extent": {e: np.zeros(n_reg) for e in epochs},
+        "main_weighted": {e: np.zeros(1) for e in epochs},
+        "member_extent": {e: np.zeros((n_reg, b)) for e in epochs},
+        "main_deg": {p: np.zeros(n_reg) for p in pairs},
+        "main_agg": {p: np.zeros(n_reg) for p in pairs},
+        "member_deg": {p: np.zeros((n_reg, b)) for p in pairs},
+        "member_agg": {p: np.zeros((n_reg, b)) for p in pairs},
+    }
+
+
+def interval_tile_sums(
+    acc: dict[str, Any],
+    n_members: int,
+    area: np.ndarray,
+    masks: Sequence[tuple[int, np.ndarray]],
+    cls: Mapping[int, np.ndarray],
+    prob: Mapping[int, np.ndarray],
+    raw_words: Mapping[int, np.ndarray],
+) -> None:
+    """Add one tile of every epoch (class, probability, member words) to ``acc``, in place.
+
+    ``masks`` are the user regions touching the tile, ``(index from 0, mask)``.
+    """
+    b = n_members
+    keep_bits = np.uint32((1 << b) - 1)
+    # region 0 is the whole grid (no mask), then the user regions that touch the window
+    sel_masks: list[tuple[int, np.ndarray | None]] = [(0, None)]
+    sel_masks += [(i + 1, m) for i, m in masks]
+    words: dict[int, np.ndarray] = {}
+    for e in acc["main_extent"]:
+        words[e] = np.where(cls[e] != CLASS_NODATA, raw_words[e], np.uint32(0))
+        # Σ p/100 × area, as area_sums's probability_weighted_km2, without its other sums
+        p = np.where(prob[e] != CLASS_NODATA, prob[e], 0).astype(np.float64)
+        acc["main_weighted"][e] += float(np.vdot(p, area)) / 100.0
+        for r, m in sel_masks:
+            sel = _ALL if m is None else m
+            c, a = cls[e][sel], area[sel]
+            acc["main_extent"][e][r] += float(np.where(c == 1, a, 0.0).sum())
+            acc["member_extent"][e][r] += member_area(words[e][sel], a, b)
+    for pa, pb in acc["main_deg"]:
+        both = (cls[pa] != CLASS_NODATA) & (cls[pb] != CLASS_NODATA)
+        deg = np.where(both, words[pa] & ~words[pb] & keep_bits, np.uint32(0))
+        agg = np.where(both, ~words[pa] & words[pb] & keep_bits, np.uint32(0))
+        for r, m in sel_masks:
+            sel = _ALL if m is None else m
+            tr = transition_area(cls[pa][sel], cls[pb][sel], area[sel])
+            acc["main_deg"][(pa, pb)][r] += tr[1, 0]
+            acc["main_agg"][(pa, pb)][r] += tr[0, 1]
+            acc["member_deg"][(pa, pb)][r] += member_area(deg[sel], area[sel], b)
+            acc["member_agg"][(pa, pb)][r] += member_area(agg[sel], area[sel], b)
+
+
 def _accumulate(
     maps: Mapping[int, Path],
     files: MemberFiles,
@@ -205,56 +264,23 @@ def _accumulate(
 ) -> dict[str, Any]:
     """One windowed pass over every epoch's map and members file; sums per region."""
     epochs = sorted(maps)
-    pairs = epoch_pairs(epochs)
     b = files.n_members
-    n_reg = 1 + (len(reg.names) if reg is not None else 0)
-    keep_bits = np.uint32((1 << b) - 1)
-    acc: dict[str, Any] = {
-        "main_extent": {e: np.zeros(n_reg) for e in epochs},
-        "main_weighted": {e: 0.0 for e in epochs},
-        "member_extent": {e: np.zeros((n_reg, b)) for e in epochs},
-        "main_deg": {p: np.zeros(n_reg) for p in pairs},
-        "main_agg": {p: np.zeros(n_reg) for p in pairs},
-        "member_deg": {p: np.zeros((n_reg, b)) for p in pairs},
-        "member_agg": {p: np.zeros((n_reg, b)) for p in pairs},
-    }
+    acc = interval_zeros(epochs, b, len(reg.names) if reg is not None else 0)
     with ExitStack() as stack:
         srcs = {e: stack.enter_context(open_map(Path(maps[e]), grid, e)) for e in epochs}
         bands = {e: map_bands(srcs[e], Path(maps[e])) for e in epochs}
         msrcs = {e: stack.enter_context(rasterio.open(files.paths[e])) for e in epochs}
         for window in iter_tiles(grid, tile_shape, progress, "area intervals"):
-            area = grid.cell_area_km2(window)
-            # region 0 is the whole grid (no mask), then the user regions that touch the window
-            masks: list[tuple[int, np.ndarray | None]] = [(0, None)]
-            if reg is not None:
-                masks += [(i + 1, m) for i, m in region_masks(reg, grid, window)]
+            masks = list(region_masks(reg, grid, window)) if reg is not None else []
             cls: dict[int, np.ndarray] = {}
-            words: dict[int, np.ndarray] = {}
+            prob: dict[int, np.ndarray] = {}
+            raw: dict[int, np.ndarray] = {}
             for e in epochs:
                 path = Path(maps[e])
                 cls[e] = read_class(srcs[e], bands[e].cls, window, path)
-                prob = read_prob(srcs[e], bands[e].prob, cls[e], window, path)
-                raw = read_words(msrcs[e], window, files.paths[e], b)
-                words[e] = np.where(cls[e] != CLASS_NODATA, raw, np.uint32(0))
-                # Σ p/100 × area, as area_sums's probability_weighted_km2, without its other sums
-                p = np.where(prob != CLASS_NODATA, prob, 0).astype(np.float64)
-                acc["main_weighted"][e] += float(np.vdot(p, area)) / 100.0
-                for r, m in masks:
-                    sel = _ALL if m is None else m
-                    c, a = cls[e][sel], area[sel]
-                    acc["main_extent"][e][r] += float(np.where(c == 1, a, 0.0).sum())
-                    acc["member_extent"][e][r] += member_area(words[e][sel], a, b)
-            for pa, pb in pairs:
-                both = (cls[pa] != CLASS_NODATA) & (cls[pb] != CLASS_NODATA)
-                deg = np.where(both, words[pa] & ~words[pb] & keep_bits, np.uint32(0))
-                agg = np.where(both, ~words[pa] & words[pb] & keep_bits, np.uint32(0))
-                for r, m in masks:
-                    sel = _ALL if m is None else m
-                    tr = transition_area(cls[pa][sel], cls[pb][sel], area[sel])
-                    acc["main_deg"][(pa, pb)][r] += tr[1, 0]
-                    acc["main_agg"][(pa, pb)][r] += tr[0, 1]
-                    acc["member_deg"][(pa, pb)][r] += member_area(deg[sel], area[sel], b)
-                    acc["member_agg"][(pa, pb)][r] += member_area(agg[sel], area[sel], b)
+                prob[e] = read_prob(srcs[e], bands[e].prob, cls[e], window, path)
+                raw[e] = read_words(msrcs[e], window, files.paths[e], b)
+            interval_tile_sums(acc, b, grid.cell_area_km2(window), masks, cls, prob, raw)
     return acc
 
 
@@ -375,16 +401,29 @@ def area_intervals(
     reg = load_regions(Path(regions), grid, region_name_column) if regions is not None else None
     names = list(reg.names) if reg is not None else []
     acc = _accumulate(maps, files, grid, reg, tile_shape, progress)
+    return intervals_from_sums(acc, files, names)
+
+
+def intervals_from_sums(
+    acc: Mapping[str, Any], files: MemberFiles, names: Sequence[str]
+) -> AreaIntervals:
+    """The :class:`AreaIntervals` of the sums of :func:`interval_tile_sums` over the whole grid.
+
+    Raises
+    ------
+    DataError
+        If the members' whole-grid extents disagree with their JSON sidecars.
+    """
     _check_against_sidecar(files, {e: m[0] for e, m in acc["member_extent"].items()})
 
     epochs: dict[int, dict[str, Estimate]] = {}
     epoch_regions: dict[int, dict[str, dict[str, Estimate]]] = {}
-    for e in sorted(maps):
+    for e in sorted(acc["main_extent"]):
         ext, mem = acc["main_extent"][e], acc["member_extent"][e]
         epochs[e] = {
             "permafrost_extent_km2": Estimate.of(ext[0], mem[0]),
             "probability_weighted_km2": Estimate.of(
-                acc["main_weighted"][e], files.probability_weighted_km2[e]
+                float(acc["main_weighted"][e][0]), files.probability_weighted_km2[e]
             ),
         }
         epoch_regions[e] = {
@@ -393,7 +432,7 @@ def area_intervals(
         }
     pairs: dict[tuple[int, int], dict[str, Estimate]] = {}
     pair_regions: dict[tuple[int, int], dict[str, dict[str, Estimate]]] = {}
-    for pair in epoch_pairs(list(maps)):
+    for pair in acc["main_deg"]:
         pairs[pair] = _pair_estimates(acc, pair, 0)
         pair_regions[pair] = {
             n: _pair_estimates(acc, pair, r) for r, n in enumerate(names, start=1)
@@ -410,7 +449,7 @@ def area_intervals(
     rows = _table(epochs, epoch_regions, "epoch") + _table(pairs, pair_regions, "pair")
     return AreaIntervals(
         n_members=files.n_members,
-        regions=names,
+        regions=list(names),
         epochs=epochs,
         epoch_regions=epoch_regions,
         pairs=pairs,
