@@ -34,6 +34,7 @@ from permamap.covariates.download import NotFoundError, default_cache_dir, downl
 from permamap.covariates.sources.checks import (
     check_layer,
     check_not_truncated,
+    mosaic_cache,
     open_header,
     reading,
 )
@@ -92,8 +93,9 @@ def tiles_for_bounds(bounds: tuple[float, float, float, float], arcsec: int = 10
     ['Copernicus_DSM_COG_10_N46_00_E009_00_DEM', 'Copernicus_DSM_COG_10_N46_00_E010_00_DEM']
     """
     west, south, east, north = bounds
-    lats = range(math.floor(south), math.ceil(north))
-    lons = range(math.floor(west), math.ceil(east))
+    eps = 1e-9  # a window edge computed as 59.999999999 still lies on the 60° line
+    lats = range(math.floor(south + eps), math.ceil(north - eps))
+    lons = range(math.floor(west + eps), math.ceil(east - eps))
     return [tile_name(la, ((lo + 180) % 360) - 180, arcsec) for la in lats for lo in lons]
 
 
@@ -286,9 +288,17 @@ class CopernicusDEM:
     def read(self, grid: Grid, window: Window) -> np.ndarray:
         """Elevation on the window (block average of the DEM cells); NaN over ocean."""
         t = grid.window_transform(window)
-        bounds = (t.c, t.f - window.height * grid.res, t.c + window.width * grid.res, t.f)
+        gw, gs, ge, gn = grid.bounds
+        # the tiles under the window's part on the grid: a halo beyond the grid's edge (the
+        # terrain factors' one cell) need not be covered, as read_aligned does not require it
+        bounds = (
+            max(t.c, gw),
+            max(t.f - window.height * grid.res, gs),
+            min(t.c + window.width * grid.res, ge),
+            min(t.f, gn),
+        )
         if grid.is_geographic and self.coverage == "full":
             self.check_tiles(bounds)
         lay = self._layer()
-        with reading(lay.label):
+        with reading(lay.label), mosaic_cache():
             return read_aligned(lay, grid, window, check=False)

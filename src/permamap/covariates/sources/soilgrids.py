@@ -33,6 +33,7 @@ from permamap.covariates.sources.checks import (
     check_layer,
     check_not_truncated,
     coverage_note,
+    mosaic_cache,
     open_header,
     reading,
 )
@@ -237,5 +238,5 @@ class SoilGrids:
         """The property on the window: block average of the 250 m cells, divided into its unit."""
         divisor = MAPPED_UNITS[self.prop][1]
         lay = self._layer()
-        with reading(lay.label):
+        with reading(lay.label), mosaic_cache():
             return read_aligned(lay, grid, window) / np.float32(divisor)

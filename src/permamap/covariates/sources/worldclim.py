@@ -14,13 +14,17 @@ Layouts, as distributed at ``https://geodata.ucdavis.edu/climate/worldclim/2_1/`
 
 Readers accept folders holding the zips (read in place through ``/vsizip/``) or the extracted
 GeoTIFFs. The monthly reader averages the window years in the source's own pixels and warps once
-(bilinear onto a finer grid, block average onto a coarser one).
+(bilinear onto a finer grid, block average onto a coarser one). It reads each row of tiles once:
+the window-year means of the grid's full-width row band are kept (the last two bands, a few tens
+of MB) and each tile is sliced from them, bit-identical to reading the tile alone, instead of
+reopening the 324 monthly files (and inflating their zip members from the start) for every tile.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,17 +32,25 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
 
 from permamap.covariates.align import (
+    OpenedLayer,
     SourceLayer,
     SourcePart,
+    _geo_subset,
+    check_coverage,
+    inspect_layer,
+    open_source,
     read_aligned,
     read_parts,
     resampling_for,
     warp_parts,
 )
+from permamap.covariates.coverage import _lon_shifts, _window_bounds
 from permamap.covariates.download import default_cache_dir, download
 from permamap.covariates.sources.checks import (
     check_layer,
@@ -235,6 +247,8 @@ class WorldClimMonthly:
     name: str = "WorldClim 2.1 historical monthly weather (CRU-TS downscaled)"
     coverage: Literal["full", "partial"] = "full"
     _index: dict[tuple[str, int, int], str] = field(default_factory=dict, init=False, repr=False)
+    _bands: list[_RowBand] = field(default_factory=list, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_coverage_value(self.coverage)
@@ -248,6 +262,13 @@ class WorldClimMonthly:
                 "download them with download_worldclim_monthly or fix the folder"
             )
         log.info("WorldClim monthly: %d files indexed", len(self._index))
+
+    def __getstate__(self) -> dict[str, object]:
+        # the row-band cache and its lock stay in this process (a lock cannot be pickled)
+        return {k: v for k, v in self.__dict__.items() if k not in ("_bands", "_lock")}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state, _bands=[], _lock=threading.Lock())
 
     def available_years(self) -> set[int]:
         """Years for which all 12 months of tmin, tmax and prec are present."""
@@ -329,6 +350,90 @@ class WorldClimMonthly:
         t: np.ndarray,
         p: np.ndarray,
     ) -> None:
+        band = self._row_band(grid, window, years, first)
+        if band is None:
+            self._means_per_tile(grid, window, years, first, t, p)
+            return
+        check_coverage(
+            band.info.bounds,
+            band.info.crs,
+            band.info.res,
+            grid,
+            window,
+            first.label,
+            coverage=self.coverage,
+        )
+        resampling = resampling_for(first, band.info, grid)
+        for month in range(1, 13):
+            tmin, tmax, prec = (band.slice(v, month, grid, window) for v in MONTHLY_VARIABLES)
+            tmean = [
+                SourcePart((a.data + b.data) / 2, a.transform, a.crs)
+                for a, b in zip(tmin, tmax, strict=True)
+            ]
+            t[month - 1] = warp_parts(tmean, grid, window, resampling)[0]
+            p[month - 1] = warp_parts(prec, grid, window, resampling)[0]
+
+    def _row_band(
+        self, grid: Grid, window: Window, years: list[int], first: SourceLayer
+    ) -> _RowBand | None:
+        """The cached window-year means of the grid's row band under ``window`` (read if new).
+
+        ``None`` where slicing a band would not reproduce the per-tile read exactly: a projected
+        grid or source, or a window reaching beyond the grid (a halo).
+        """
+        inside = (
+            window.col_off >= 0
+            and window.row_off >= 0
+            and window.col_off + window.width <= grid.width
+            and window.row_off + window.height <= grid.height
+        )
+        if not grid.is_geographic or not inside:
+            return None
+        key = (grid, int(window.row_off), int(window.height), tuple(years))
+        with self._lock:
+            for band in self._bands:
+                if band.key == key:
+                    return band
+            with open_source(first.path, first.label) as ds:
+                info = inspect_layer(ds, first, [first.band])
+                geometry = (ds.height, ds.width, ds.transform)
+            if not info.crs.is_geographic:
+                return None
+            # the previous bands go first, so that at most _BANDS_KEPT are held while reading
+            del self._bands[: max(len(self._bands) - _BANDS_KEPT + 1, 0)]
+            full = Window(0, window.row_off, grid.width, window.height)
+            dst = _window_bounds(grid, full)
+            subs = [
+                (shift, sub)
+                for shift in _lon_shifts(info.bounds, dst)
+                if (sub := _geo_subset(*geometry, dst, shift, _PAD)) is not None
+            ]
+            means: dict[tuple[str, int], list[tuple[float, Window, SourcePart]]] = {}
+            with reading(f"{self.name} under {[str(f) for f in self.folders]}"):
+                for var in MONTHLY_VARIABLES:
+                    for month in range(1, 13):
+                        lays = [self._layer(var, y, month) for y in years]
+                        parts = _mean_parts(lays, grid, full)
+                        if len(parts) != len(subs):
+                            return None
+                        means[(var, month)] = [
+                            (shift, sub, part)
+                            for (shift, sub), part in zip(subs, parts, strict=True)
+                        ]
+            band = _RowBand(key, info, geometry, means)
+            self._bands.append(band)
+            log.debug("WorldClim monthly: read row band %s of %s", full, grid)
+            return band
+
+    def _means_per_tile(
+        self,
+        grid: Grid,
+        window: Window,
+        years: list[int],
+        first: SourceLayer,
+        t: np.ndarray,
+        p: np.ndarray,
+    ) -> None:
         resampling: Resampling | None = None
         for month in range(1, 13):
             tmin = _mean_parts([self._layer("tmin", y, month) for y in years], grid, window)
@@ -343,6 +448,48 @@ class WorldClimMonthly:
             ]
             t[month - 1] = warp_parts(tmean, grid, window, resampling)[0]
             p[month - 1] = warp_parts(prec, grid, window, resampling)[0]
+
+
+_PAD = 2  # read_parts' padding: a tile's slice of a band equals what the tile reads itself
+_BANDS_KEPT = 2  # row bands held (two threads on neighbouring tile rows share them)
+
+
+@dataclass(frozen=True)
+class _RowBand:
+    """Window-year means of every (variable, month) over one row band of the grid, full width, in
+    the source's own pixels, with the source window and longitude shift of each piece.
+
+    The stack writer asks for the grid tile by tile, row-major; reading the 324 monthly files
+    once per band row instead of once per tile (and inflating each zip member from its start
+    each time) is what lets the whole continent finish. Averaging is element-wise, so a tile's
+    slice of the band is bit-identical to the tile's own read.
+    """
+
+    key: tuple[object, ...]
+    info: OpenedLayer
+    geometry: tuple[int, int, Affine]  # the source's height, width, transform
+    means: dict[tuple[str, int], list[tuple[float, Window, SourcePart]]]
+
+    def slice(self, var: str, month: int, grid: Grid, window: Window) -> list[SourcePart]:
+        """The pieces :func:`read_parts` would return for ``window``, averaged over the years."""
+        dst = _window_bounds(grid, window)
+        held = {shift: (sub, part) for shift, sub, part in self.means[(var, month)]}
+        out = []
+        for shift in _lon_shifts(self.info.bounds, dst):
+            sub = _geo_subset(*self.geometry, dst, shift, _PAD)
+            if sub is None:
+                continue
+            band_sub, part = held[shift]
+            r = int(sub.row_off - band_sub.row_off)
+            c = int(sub.col_off - band_sub.col_off)
+            data = part.data[:, r : r + int(sub.height), c : c + int(sub.width)]
+            if r < 0 or c < 0 or data.shape[1:] != (int(sub.height), int(sub.width)):
+                raise DataError(  # pragma: no cover - a band spans the grid's full width
+                    f"WorldClim row band {band_sub} does not hold the tile's source window {sub}"
+                )
+            shifted = Affine.translation(shift, 0) @ window_transform(sub, self.geometry[2])
+            out.append(SourcePart(data, shifted, part.crs))
+        return out
 
 
 @dataclass
