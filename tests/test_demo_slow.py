@@ -64,8 +64,12 @@ def test_demo_meets_the_acceptance_figures(demo: tuple[Path, dict[str, Any], str
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="the p >= 1 % region needs calibrated probabilities (issue 12): the chosen model's "
-    "tails put 1-2 % on cells far from any permafrost",
+    reason="the p >= 1 % region is a tail statistic the chosen model cannot honestly hit: the "
+    "truth's own site-label band covers 13.4 M km2 (label noise only within 1 K of 0 degC), but "
+    "the logistic regression's one logit slope, flattened by that noise, leaves 0.5-10 % on "
+    "~6 M km2 of warm cells (MAAT 0-4 degC) where no site is permafrost; smooth-logit forms "
+    "(spline or quadratic logistic, any C) give 17.4-20 M km2, and trees (14.5-16) or isotonic "
+    "calibration (14.2-14.6) are not chosen by spatial CV (issue 11)",
 )
 def test_demo_permafrost_region_is_plausible(demo: tuple[Path, dict[str, Any], str]) -> None:
     _, summary, _ = demo

@@ -65,7 +65,14 @@ _TRUSTED_PREFIXES = (
 # keeps a functools.partial of sklearn's check_array in its fitted preprocessor; skops lists the
 # wrapped function as a type of its own, so a partial of anything outside the trusted prefixes is
 # still refused.
-_TRUSTED_TYPES = frozenset({"functools.partial"})
+_TRUSTED_TYPES = frozenset(
+    {
+        "functools.partial",
+        # a fitted SplineTransformer (the spline_logistic candidate) holds SciPy B-splines
+        "scipy.interpolate._bsplines.BSpline",
+        "scipy._lib.array_api_compat.numpy._aliases.asarray",
+    }
+)
 
 
 # --------------------------------------------------------------------------- provenance

@@ -1,9 +1,17 @@
 """The candidate registry: name -> unfitted scikit-learn pipeline + parameter grid.
 
-Thirteen classifiers from the published comparison are always available; LightGBM and XGBoost join
-when their packages are installed (``lightgbm``, ``xgboost``). Each candidate is a
+Thirteen classifiers from the published comparison are always available (:data:`CORE_CANDIDATES`),
+and so is a spline logistic regression (:data:`EXTRA_CANDIDATES`); LightGBM and XGBoost join when
+their packages are installed (``lightgbm``, ``xgboost``). Each candidate is a
 :class:`~sklearn.pipeline.Pipeline` whose last step is called ``"clf"``, with a standard scaler in
-front where the method is sensitive to feature scale (logistic regression, QDA, k-NN, SVM, MLP).
+front where the method is sensitive to feature scale (logistic regression, QDA, k-NN, SVM, MLP,
+spline logistic regression).
+
+The spline logistic regression is the additive logistic model (GAM) of permafrost distribution
+modelling (e.g. Karjalainen et al. 2019, Sci. Data 6:190037): each standardised factor, beside a
+cubic B-spline basis of itself (step ``"basis"``, knots at training quantiles, linear beyond them),
+gets one smooth curve on the logit scale; the ridge penalty ``C`` sets the smoothness, and since the
+factor's own column is cheap under it, a strong penalty leaves straight lines, as a GAM's does.
 
 Categorical factors (class codes: soil class, land cover...) reach each family in the form it can
 use; :meth:`Candidate.with_categorical` names their columns and :meth:`Candidate.select` keeps them
@@ -60,8 +68,8 @@ from sklearn.model_selection import ParameterGrid
 from sklearn.naive_bayes import GaussianNB
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import MLPClassifier
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, SplineTransformer, StandardScaler
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
@@ -72,6 +80,7 @@ __all__ = [
     "CATEGORICAL_MODES",
     "CODES",
     "CORE_CANDIDATES",
+    "EXTRA_CANDIDATES",
     "GRID_SIZES",
     "NATIVE",
     "ONE_HOT",
@@ -98,6 +107,8 @@ CORE_CANDIDATES = (
     "adaboost",
     "mlp",
 )
+#: Always available, not part of the published comparison (add them to ``candidates`` by name).
+EXTRA_CANDIDATES = ("spline_logistic",)
 OPTIONAL_CANDIDATES = ("lightgbm", "xgboost")
 
 Grid = dict[str, list[Any]] | list[dict[str, list[Any]]]
@@ -128,7 +139,10 @@ class Candidate:
         How the family sees categorical columns (module docstring).
     categorical : tuple of int
         Columns of the input that hold class codes (empty: every column is continuous, and the
-        pipeline is the plain ``[scale,] clf``).
+        pipeline is the plain ``[scale,] [basis,] clf``).
+    basis : transformer or None
+        Expands each continuous column after scaling (the spline basis of ``spline_logistic``,
+        step ``"basis"``); class-code columns are one-hot encoded instead and skip it.
     """
 
     name: str
@@ -139,6 +153,7 @@ class Candidate:
     scale: bool = False
     categorical_mode: str = CODES
     categorical: tuple[int, ...] = ()
+    basis: Any = None
 
     def with_categorical(self, columns: Sequence[int]) -> Candidate:
         """This candidate for inputs whose columns ``columns`` hold class codes.
@@ -159,7 +174,9 @@ class Candidate:
         if self.categorical_mode == NATIVE:
             default = type(clf)().get_params()["categorical_features"]
             clf.set_params(categorical_features=list(range(len(cols))) if cols else default)
-        pipe = _pipe(clf, self.scale, mode=self.categorical_mode, categorical=cols)
+        pipe = _pipe(
+            clf, self.scale, mode=self.categorical_mode, categorical=cols, basis=self.basis
+        )
         return replace(self, estimator=pipe, categorical=cols)
 
     def select(self, columns: Sequence[int]) -> Candidate:
@@ -189,15 +206,27 @@ class Candidate:
         return est
 
 
-def _pipe(clf: Any, scale: bool, *, mode: str = CODES, categorical: Sequence[int] = ()) -> Pipeline:
-    """``[scale,] clf`` for continuous inputs; ``encode, clf`` when columns hold class codes."""
+def _pipe(
+    clf: Any,
+    scale: bool,
+    *,
+    mode: str = CODES,
+    categorical: Sequence[int] = (),
+    basis: Any = None,
+) -> Pipeline:
+    """``[scale,] [basis,] clf`` for continuous inputs; ``encode, clf`` when columns hold codes."""
     if not categorical or mode == CODES:
         steps: list[tuple[str, Any]] = [("scale", StandardScaler())] if scale else []
+        if basis is not None:
+            steps.append(("basis", clone(basis)))
         return Pipeline([*steps, ("clf", clf)])
     cat = list(categorical)
     if mode == ONE_HOT:
         enc: Any = OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float64)
         rest: Any = StandardScaler() if scale else "passthrough"
+        if basis is not None:
+            # the spline expands the continuous columns only: a class code has no curve
+            rest = Pipeline([("scale", rest), ("basis", clone(basis))])
         name = "one_hot"
     else:
         enc = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, dtype=np.float64)
@@ -216,15 +245,17 @@ def _candidate(
     *,
     size_param: str | None = None,
     complexity: Callable[[Mapping[str, Any]], float] = lambda params: 0.0,
+    basis: Any = None,
 ) -> Candidate:
     return Candidate(
         name,
-        _pipe(clf, scale),
+        _pipe(clf, scale, basis=basis),
         grid,
         size_param=size_param,
         complexity=complexity,
         scale=scale,
         categorical_mode=mode,
+        basis=basis,
     )
 
 
@@ -248,6 +279,24 @@ def _logistic(grid: str, random_state: int | None) -> Candidate:
         _pick(grid, {"clf__C": [0.01, 0.1, 1.0, 10.0, 100.0]}, {"clf__C": [0.1, 1.0, 10.0]}),
         ONE_HOT,
         complexity=lambda p: math.log10(p.get("clf__C", 1.0)),
+    )
+
+
+def _spline_logistic(grid: str, random_state: int | None) -> Candidate:
+    # 4 quantile knots: 5 cubic B-splines per factor (no constant), beside the factor itself;
+    # B-splines alone would be shrunk towards a flat line (a strong penalty maps the base rate).
+    spline = SplineTransformer(
+        n_knots=4, degree=3, knots="quantile", extrapolation="linear", include_bias=False
+    )
+    basis = FeatureUnion([("linear", "passthrough"), ("spline", spline)])
+    return _candidate(
+        "spline_logistic",
+        LogisticRegression(max_iter=5000, random_state=random_state),
+        True,
+        _pick(grid, {"clf__C": [0.01, 0.1, 1.0, 10.0, 100.0]}, {"clf__C": [0.1, 1.0, 10.0]}),
+        ONE_HOT,
+        complexity=lambda p: math.log10(p.get("clf__C", 1.0)),
+        basis=basis,
     )
 
 
@@ -483,6 +532,7 @@ def _xgboost(grid: str, random_state: int | None) -> Candidate:  # pragma: no co
 
 _REGISTRY: dict[str, Callable[[str, int | None], Candidate]] = {
     "logistic_regression": _logistic,
+    "spline_logistic": _spline_logistic,
     "lda": _lda,
     "qda": _qda,
     "gaussian_nb": _nb,
@@ -505,7 +555,7 @@ def available_candidates(*, include_optional: bool = True) -> tuple[str, ...]:
     extra = tuple(
         n for n in OPTIONAL_CANDIDATES if include_optional and importlib.util.find_spec(n)
     )
-    return CORE_CANDIDATES + extra
+    return CORE_CANDIDATES + EXTRA_CANDIDATES + extra
 
 
 def make_candidate(
@@ -520,7 +570,8 @@ def make_candidate(
     Parameters
     ----------
     name : str
-        One of :data:`CORE_CANDIDATES` or, when installed, :data:`OPTIONAL_CANDIDATES`.
+        One of :data:`CORE_CANDIDATES`, :data:`EXTRA_CANDIDATES` or, when installed,
+        :data:`OPTIONAL_CANDIDATES`.
     grid : {"full", "small", "none"}, default="full"
     random_state : int or None
         Seed given to every randomised estimator.
@@ -539,7 +590,7 @@ def make_candidate(
     if grid not in GRID_SIZES:
         raise ConfigError(f"grid={grid!r} is not one of {list(GRID_SIZES)}; pick one of them")
     if name not in _REGISTRY:
-        names = CORE_CANDIDATES + OPTIONAL_CANDIDATES
+        names = CORE_CANDIDATES + EXTRA_CANDIDATES + OPTIONAL_CANDIDATES
         raise ConfigError(
             f"unknown candidate {name!r}{did_you_mean(name, names)}; choose from {list(names)}"
         )

@@ -14,7 +14,14 @@ from permamap.cv import Splits
 from permamap.errors import ConfigError, DataError, InputFileError
 from permamap.inference import compile_model
 from permamap.modelio import load_artefact, save_model
-from permamap.models import CODES, CORE_CANDIDATES, NATIVE, ONE_HOT, make_candidate
+from permamap.models import (
+    CODES,
+    CORE_CANDIDATES,
+    EXTRA_CANDIDATES,
+    NATIVE,
+    ONE_HOT,
+    make_candidate,
+)
 from permamap.predict.block import predict_block
 from permamap.selection import ModelSettings, model_stage, prepare_data
 from permamap.selection.evaluation import evaluate_subset
@@ -57,7 +64,7 @@ def test_modes_per_family() -> None:
 
 
 def test_no_categorical_keeps_todays_pipeline() -> None:
-    for name in CORE_CANDIDATES:
+    for name in CORE_CANDIDATES + EXTRA_CANDIDATES:
         plain = make_candidate(name, random_state=0)
         again = make_candidate(name, random_state=0, categorical=())
         assert repr(again.estimator) == repr(plain.estimator)
@@ -79,7 +86,7 @@ def test_linear_model_sees_indicators_and_unseen_class_is_all_zero() -> None:
     assert int(np.argmax(clf.coef_[0][:4])) == SOIL.index(7.0)
 
 
-@pytest.mark.parametrize("name", CORE_CANDIDATES)
+@pytest.mark.parametrize("name", CORE_CANDIDATES + EXTRA_CANDIDATES)
 def test_every_candidate_fits_with_a_categorical_column(name: str) -> None:
     X, y = xy()
     cand = make_candidate(name, grid="small", random_state=0, categorical=[1])

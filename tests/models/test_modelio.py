@@ -14,7 +14,7 @@ from permamap.aoa import fit_aoa
 from permamap.errors import DataError, InputFileError
 from permamap.layout import RunLayout
 from permamap.modelio import FeatureGuard, load_artefact, load_model, save_model, training_hash
-from permamap.models import CORE_CANDIDATES, make_candidate
+from permamap.models import CORE_CANDIDATES, EXTRA_CANDIDATES, make_candidate
 
 
 def model_files(folder) -> tuple:
@@ -101,7 +101,7 @@ def test_a_run_without_aoa_reference_says_so(tmp_path, fitted, caplog) -> None:
     import skops.io as sio
 
     from permamap.config import demo_config
-    from permamap.pipeline import load_trained
+    from permamap.stages import load_trained
 
     guard, _ = fitted
     cfg = demo_config(tmp_path)
@@ -151,7 +151,10 @@ def test_untrusted_types_are_refused(tmp_path) -> None:
         load_model(model_path)
 
 
-@pytest.mark.parametrize("name", CORE_CANDIDATES)
+@pytest.mark.parametrize(
+    "name",
+    [*CORE_CANDIDATES, *EXTRA_CANDIDATES],
+)
 def test_every_candidate_round_trips_with_skops(tmp_path, name: str) -> None:
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 3))

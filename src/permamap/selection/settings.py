@@ -9,10 +9,18 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..keys import check_keys, did_you_mean
-from ..models import CORE_CANDIDATES, GRID_SIZES, OPTIONAL_CANDIDATES, available_candidates
+from ..models import (
+    CORE_CANDIDATES,
+    EXTRA_CANDIDATES,
+    GRID_SIZES,
+    OPTIONAL_CANDIDATES,
+    available_candidates,
+)
 from .metrics import METRICS, TUNING_METRICS
 
 __all__ = ["DEMO_CANDIDATES", "PROFILES", "ModelSettings"]
+
+_ALL_NAMES = CORE_CANDIDATES + EXTRA_CANDIDATES + OPTIONAL_CANDIDATES
 
 #: Base settings a ``[models]`` table can start from (``profile = "..."``).
 PROFILES = ("demo", "published")
@@ -231,7 +239,8 @@ class ModelSettings:
         """The published protocol: 13 candidates (+ LightGBM/XGBoost when installed), full grids,
         40 × 5 random and spatial CV."""
         return cls(
-            candidates=available_candidates(),
+            # the published comparison's 13 (+ optional); extras are added by name
+            candidates=tuple(n for n in available_candidates() if n not in EXTRA_CANDIDATES),
             grid="full",
             n_repeats=40,
             n_folds=5,
@@ -355,7 +364,7 @@ def _check_candidates(candidates: Any, where: str) -> None:
         if name not in known:
             raise ConfigError(
                 f"{prefix} names the unknown model `{name}`"
-                f"{did_you_mean(name, CORE_CANDIDATES + OPTIONAL_CANDIDATES)}; choose from "
+                f"{did_you_mean(name, _ALL_NAMES)}; choose from "
                 f"{', '.join(known)}"
             )
     dup = sorted({c for c in candidates if list(candidates).count(c) > 1})
@@ -390,7 +399,7 @@ def _check_costs(costs: Any, where: str) -> None:
             f"{where} costs = {_toml(costs)} must be a table of model name = seconds per million "
             f"cells; e.g. {example}"
         )
-    names = CORE_CANDIDATES + OPTIONAL_CANDIDATES
+    names = _ALL_NAMES
     for name, value in costs.items():
         if name not in names:
             raise ConfigError(
