@@ -3,9 +3,12 @@
 Sections: ``covariates`` (one epoch of the 30 arc-sec virtual Eurasia stack, or a sub-extent with
 ``--quick``), ``models`` (the published model-comparison protocol), ``predict`` (tiled prediction of
 one 30 arc-sec epoch against scikit-learn), ``product`` (``permamap run`` on the demo config, five
-epochs at 30 arc-sec — an hour or more on two cores — or at the demo's 300 arc-sec with ``--quick``;
+epochs at 30 arc-sec — about 25 minutes on two cores — or at the demo's 300 arc-sec with ``--quick``;
 ``--res-arcsec`` sets another resolution), ``projections`` (one scenario × period × GCM projected on
-the 30 arc-sec baseline stack of ``predict``). ``python -m benchmarks [--quick] [SECTION ...]``.
+the 30 arc-sec baseline stack of ``predict``), ``change_report`` (the change stage and the report on
+a five-epoch 30 arc-sec run folder made from the ``predict`` map), ``real_layout`` (files in the
+real products' layouts and names, made from the virtual world, read by the real readers into a
+30 arc-sec stack). ``python -m benchmarks [--quick] [SECTION ...]``.
 
 Each section's figures go under its key in ``bench.json``; the other sections' figures stay.
 """
@@ -26,6 +29,8 @@ SECTIONS = {
     "models": "benchmarks.models",
     "product": "benchmarks.product",
     "projections": "benchmarks.projections",
+    "change_report": "benchmarks.change_report",
+    "real_layout": "benchmarks.real_layout",
 }
 
 
@@ -55,7 +60,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             kwargs = {"epoch": 2010, "out_dir": args.out / "covariates"}
             if args.quick:
                 kwargs["out_dir"] = args.out / "covariates-quick"
-        elif name in ("predict", "product", "projections"):
+        elif name in ("predict", "product", "projections", "change_report", "real_layout"):
             kwargs = {"out_dir": args.out}
             if name == "product":
                 kwargs["res_arcsec"] = args.res_arcsec

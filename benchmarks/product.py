@@ -11,8 +11,8 @@ moment (:class:`StageTracker`): ``check`` until the first stage starts, then ``c
 are left out (``projections`` section of the benchmarks: one scenario × period × GCM). A stage's seconds are the
 pipeline's own (``summary.json`` → ``timings_s``) where it records them, else the tracker's.
 
-The figures go to ``out/bench/bench.json`` under ``product``. A 30 arc-sec run takes an hour or
-more on two cores; ``--quick`` runs the demo's own 300 arc-sec grid (a few minutes).
+The figures go to ``out/bench/bench.json`` under ``product``. A 30 arc-sec run takes about 25 minutes
+on two cores; ``--quick`` runs the demo's own 300 arc-sec grid (a few minutes).
 ``python -m benchmarks product [--res-arcsec 30]`` or ``python -m benchmarks.product``.
 """
 

@@ -175,8 +175,8 @@ def map_cmd(
     Resumable: an interrupted run computes only the tiles it lacks.
     """
     from .cluster import compute_cluster
-    from .pipeline import load_trained, map_dry_run, map_stage
     from .runfolder import read_record
+    from .stages import load_trained, map_dry_run, map_stage
 
     cfg = _config(config, out, n_jobs, scheduler)
     record = read_record(cfg.layout)
@@ -211,10 +211,10 @@ def map_cmd(
 @_friendly
 def sites(ctx: click.Context, config: Path | None, out: Path | None) -> None:
     """Run the covariate and site stages only and print kept/dropped sites by source and rule."""
-    from .pipeline import covariate_source, covariate_stage, site_stage, write_site_outputs
     from .plan import check_run
     from .runfolder import claim, mark
     from .sites import summarize
+    from .stages import covariate_source, covariate_stage, site_stage, write_site_outputs
 
     cfg = _config(config, out, None, None)
     check_run(cfg)

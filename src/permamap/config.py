@@ -64,6 +64,7 @@ from .keys import (
     in_file,
     is_int,
     is_number,
+    named_paths,
     need,
     table_of,
     wrong,
@@ -574,14 +575,16 @@ def _projections(
 
 
 def _fingerprint(data: Mapping[str, Any], base_dir: Path) -> str:
-    """sha256 of what decides the results: the config minus out/n_jobs/scheduler, and its folder."""
+    """sha256 of what decides the results: the config minus out/n_jobs/scheduler, and its folder
+    when a relative path in it names a file (the same text in another folder reads other files)."""
     decided = {k: v for k, v in data.items() if k != "run"}
     decided["run"] = {
         k: v
         for k, v in dict(data.get("run", {})).items()
         if k not in ("out", "n_jobs", "scheduler")
     }
-    decided["_base_dir"] = str(base_dir.resolve())
+    if named_paths(decided, base_dir, relative_only=True):  # the same text reads other files
+        decided["_base_dir"] = str(base_dir.resolve())
     text = json.dumps(decided, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 

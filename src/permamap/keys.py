@@ -16,11 +16,13 @@ from .errors import ConfigError, InputFileError
 
 __all__ = [
     "check_keys",
+    "config_leaves",
     "did_you_mean",
     "existing_path",
     "in_file",
     "is_int",
     "is_number",
+    "named_paths",
     "need",
     "table_of",
     "unknown_key_message",
@@ -142,3 +144,41 @@ def existing_path(where: str, key: str, value: Any, base_dir: Path) -> Path:
             "are relative to the config file's folder)"
         )
     return path
+
+
+def config_leaves(obj: Any) -> Iterable[Any]:
+    """Every leaf value inside dataclasses, mappings and sequences of a config (strings are leaves)."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            yield from config_leaves(getattr(obj, f.name))
+    elif isinstance(obj, Mapping):
+        for value in obj.values():
+            yield from config_leaves(value)
+    elif isinstance(obj, list | tuple | set | frozenset):
+        for value in obj:
+            yield from config_leaves(value)
+    else:
+        yield obj
+
+
+def named_paths(obj: Any, base_dir: Path, *, relative_only: bool = False) -> list[Path]:
+    """The existing files and folders the strings inside a config name (relative to ``base_dir``).
+
+    Names, URLs and templates that are not an existing path are left out.
+    """
+    found = set()
+    for value in config_leaves(obj):
+        if not isinstance(value, str | Path) or not str(value) or "\n" in str(value):
+            continue
+        path = Path(value)
+        if path.is_absolute() and relative_only:
+            continue
+        path = path if path.is_absolute() else Path(base_dir) / path
+        try:
+            if path.exists():
+                found.add(path.resolve())
+        except OSError:  # too long or otherwise not a path
+            continue
+    return sorted(found)

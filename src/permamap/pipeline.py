@@ -1,475 +1,110 @@
-"""``run(config)``: the stages in order, and the only module that writes a run's outputs.
+"""``run(config)``: the stages in order, each skipped when it is already complete.
 
 Each stage is an importable function in the module that owns its concept; it takes typed inputs
 and returns a result object (:func:`permamap.sites.build_sites`, :func:`permamap.features.feature_table`,
 :func:`permamap.selection.model_stage`, :func:`permamap.predict.predict_map`,
-:func:`permamap.change.change_stage`). This module turns the config into their arguments, calls
-them in order and writes what they return into the run folder (:class:`permamap.layout.RunLayout`)
-through :mod:`permamap.fileio`. Rasters too large for memory (stacks, maps, change maps, truth
-maps) are streamed by their stage, tile by tile, into the paths the layout names. No maths here.
+:func:`permamap.change.change_stage`). :mod:`permamap.stages` turns the config into their
+arguments and writes what they return into the run folder; this module calls them in order and
+composes ``summary.json``. No maths here.
+
+Resume anywhere (:mod:`permamap.resume`): a stage that completes records its fingerprint, files and
+small results in ``run.json``; a rerun after an interruption reloads every stage that is current
+and continues with the first that is not, whose tile stores continue from the first missing tile.
+A run folder that is complete and current has nothing to do, and the run says so.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import numpy as np
 import pandas as pd
-from rasterio.windows import Window
-from tqdm.auto import tqdm
 
 from . import __version__
-from .change import ChangeResult, change_stage
+from .change import change_stage
 from .config import RunConfig
-from .contracts import TRUTH_NODATA
-from .covariates.catalogue import write_catalogue
 from .covariates.combined import CombinedSource
-from .covariates.stack import (
-    CovariateSource,
-    build_stack,
-    sample_stack,
-    stack_is_current,
-    stack_names,
-)
 from .demo.plausibility import plausibility, tibetan_plateau_km2
-from .demo.truthcheck import TRUTH_BANDS, extent_in_interval, truth_check, truth_tile
-from .features import feature_table
-from .fileio import (
-    atomic_write_bytes,
-    atomic_write_text,
-    open_tiled,
-    scratch_path,
-    to_cog,
-    write_csv,
-    write_json,
-    write_parquet,
-)
-from .grid import Grid
-from .layout import RunLayout
-from .modelio import ModelArtefact, load_artefact, save_model
-from .predict import estimate_map, predict_map
-from .projections import ProjectionResult, ProjectionSettings
+from .demo.truthcheck import extent_in_interval, truth_check
+from .fileio import write_json
+from .modelio import ModelArtefact
+from .resume import STAGES, StageBook, stage_fingerprints, summary_of
 from .runfolder import claim, mark, stage_done
-from .selection import ModelSettings, ModelStageResult, model_stage
-from .selection.ensemble import Ensemble
-from .selection.errorprofile import ErrorProfile
-from .sites import build_sites, write_sites
-from .sites.inputs import SiteReadContext, read_site_inputs
+from .selection import model_stage
+from .stages import (
+    SiteStageResult,
+    change_options,
+    covariate_source,
+    covariate_stage,
+    feature_stage,
+    load_trained,
+    map_stage,
+    model_settings,
+    prediction_lonlat,
+    projection_step,
+    site_stage,
+    truth_stage,
+    write_change_outputs,
+    write_model_outputs,
+    write_projection_outputs,
+    write_site_outputs,
+)
 
-__all__ = [
-    "SiteStageResult",
-    "covariate_source",
-    "covariate_stage",
-    "feature_stage",
-    "load_trained",
-    "map_dry_run",
-    "map_stage",
-    "model_settings",
-    "projection_step",
-    "run",
-    "site_stage",
-    "truth_stage",
-    "write_change_outputs",
-    "write_model_outputs",
-    "write_projection_outputs",
-    "write_site_outputs",
-]
+__all__ = ["console_lines", "run", "run_stages"]
 
 log = logging.getLogger(__name__)
 
-
-# ================================================================== covariates
-def covariate_source(cfg: RunConfig) -> CombinedSource:
-    """The configured factors: the built-in source (``[covariates] source``) and custom factors.
-
-    ``source = "demo"`` is the virtual world, ``"real"`` the readers of ``[covariates.real]``,
-    ``"none"`` no built-in source (custom factors and the grid's latitude/longitude only);
-    ``[covariates.factors.*]``, ``use`` and ``drop`` are applied on top.
-    """
-    base: CovariateSource | None = None
-    if cfg.covariates.source == "demo":
-        from .demo.world import VirtualWorld
-
-        base = VirtualWorld(cfg.world_settings())
-    elif cfg.covariates.source == "real":
-        from .covariates.sources.from_config import sources_from_config
-
-        # relative paths in [covariates.real] resolve against the config file's folder
-        base = sources_from_config(cfg.covariates.real, cfg.base_dir)
-    return CombinedSource(
-        base, cfg.covariates.factors, use=cfg.covariates.use, drop=cfg.covariates.drop
-    )
-
-
-def covariate_stage(
-    cfg: RunConfig, source: CombinedSource, progress: bool = False
-) -> dict[int, Path]:
-    """The factor stack of every epoch, streamed to ``covariates/stack_<year>.tif``.
-
-    A stack already on the run's grid with the same factors (and the same factor definitions)
-    is reused; ``factors.csv`` records each factor's unit, kind, source and window.
-    """
-    lay = cfg.layout
-    rows = source.catalogue_rows(cfg.window_years)
-    paths = {}
-    for epoch in cfg.epochs:
-        path = lay.stack(epoch)
-        fingerprint = source.fingerprint(epoch, cfg.window_years)
-        if not stack_is_current(path, cfg.grid, list(source.factor_names), fingerprint=fingerprint):
-            build_stack(
-                source,
-                cfg.grid,
-                epoch,
-                path,
-                window_years=cfg.window_years,
-                tile_shape=cfg.tile_shape,
-                progress=progress,
-                fingerprint=fingerprint,
-            )
-        paths[epoch] = path
-    write_catalogue(lay.factors, rows)
-    return paths
-
-
-# ================================================================== sites
-@dataclass(frozen=True, eq=False)
-class SiteStageResult:
-    """The QC'd sites, the QC report and the files the site readers rendered."""
-
-    sites: pd.DataFrame
-    qc_report: pd.DataFrame
-    rendered: dict[str, Any]
-    notes: list[str]
-
-    @property
-    def n_dropped(self) -> int:
-        report = self.qc_report
-        return int((report["action"] == "dropped").sum()) if len(report) else 0
-
-
-def _land_at(grid: Grid) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    from .landmask import land_fraction
-
-    def is_land(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-        rows, cols = grid.index(lon, lat)
-        out = np.zeros(len(rows), dtype=bool)
-        for i in np.flatnonzero(rows >= 0):
-            out[i] = land_fraction(grid, Window(int(cols[i]), int(rows[i]), 1, 1))[0, 0] >= 0.5
-        return out
-
-    return is_land
-
-
-def site_stage(
-    cfg: RunConfig, stacks: dict[int, Path], source: CombinedSource | None = None
-) -> SiteStageResult:
-    """Read every ``[[sites.inputs]]`` table and QC the sites against the land mask and MAAT.
-
-    ``source`` is the run's covariate source; the virtual world's site reader (``type = "demo"``)
-    samples its sites from it. Without a ``maat`` band in the stacks the climate-contradiction
-    rule checks only sites that carry their own MAAT, and the notes say so.
-    """
-    # the stack says whether the run has a MAAT factor (whoever built it)
-    has_maat = "maat" in stack_names(stacks[cfg.epochs[0]])
-
-    def maat(lon: np.ndarray, lat: np.ndarray, epoch: int) -> np.ndarray:
-        return sample_stack(stacks[epoch], cfg.grid, lon, lat, ["maat"])[:, 0]
-
-    is_land = _land_at(cfg.grid)
-    inputs = read_site_inputs(
-        cfg.site_inputs,
-        SiteReadContext(
-            base_dir=cfg.base_dir,
-            grid=cfg.grid,
-            epochs=tuple(cfg.epochs),
-            window_years=cfg.window_years,
-            random_state=cfg.random_state,
-            world=None if source is None else source.base,
-            maat=maat if has_maat else None,
-            is_land=is_land,
-        ),
-    )
-    qc = build_sites(
-        inputs.raw,
-        cfg.grid,
-        list(cfg.epochs),
-        is_land=is_land,
-        maat=maat if has_maat else None,
-        settings=cfg.qc_settings(),
-    )
-    return SiteStageResult(
-        qc.sites, qc.qc_report, dict(inputs.rendered), [*inputs.notes, *qc.notes]
-    )
-
-
-def write_site_outputs(layout: RunLayout, result: SiteStageResult) -> None:
-    """``sites/sites.parquet`` + ``qc_report.csv`` (together), and the readers' rendered inputs."""
-    for name, content in result.rendered.items():
-        target = layout.site_inputs_dir / name
-        if isinstance(content, pd.DataFrame):
-            write_csv(content, target)
-        elif isinstance(content, bytes):
-            atomic_write_bytes(target, content)
-        else:
-            atomic_write_text(target, str(content))
-    write_sites(result.sites, result.qc_report, layout.sites, layout.qc_report)
-
-
-# ================================================================== features and model
-def feature_stage(
-    cfg: RunConfig, sites: pd.DataFrame, stacks: dict[int, Path], names: list[str]
-) -> pd.DataFrame:
-    """Factor values at the sites (one row per site and epoch)."""
-    return feature_table(
-        sites, names, lambda epoch, lon, lat: sample_stack(stacks[epoch], cfg.grid, lon, lat, names)
-    )
-
-
-def model_settings(cfg: RunConfig) -> ModelSettings:
-    """``[models]`` → :class:`permamap.selection.ModelSettings` (``profile`` picks the base)."""
-    return cfg.model_settings()
-
-
-def prediction_lonlat(cfg: RunConfig, n: int = 20_000) -> np.ndarray | None:
-    """Cell centres (lon, lat) for kNNDM on a projected grid; None on a geographic one.
-
-    A geographic grid's bounds are the prediction domain (``ModelSettings.prediction_bounds``);
-    a projected grid's bounds are not lon/lat, so cells are sampled from the grid instead.
-    """
-    if cfg.grid.is_geographic:
-        return None
-    from pyproj import Transformer
-
-    rng = np.random.default_rng(cfg.random_state)
-    g = cfg.grid
-    x = g.west + (rng.integers(0, g.width, n) + 0.5) * g.res
-    y = g.north - (rng.integers(0, g.height, n) + 0.5) * g.res
-    lon, lat = Transformer.from_crs(g.crs, "EPSG:4326", always_xy=True).transform(x, y)
-    return np.column_stack([lon, lat])
-
-
-def write_model_outputs(layout: RunLayout, table: pd.DataFrame, result: ModelStageResult) -> None:
-    """``models/``: the feature table, CV scores, selection record and the model artefact."""
-    write_parquet(table, layout.feature_table)
-    write_csv(result.scores, layout.cv_scores)
-    write_json(layout.selection, result.selection, allow_nan=False, newline=True)
-    save_model(result.model, result.card, layout.model, layout.model_card, aoa=result.aoa)
-    if result.ensemble is not None:
-        result.ensemble.save(layout.ensemble)
-
-
-def load_trained(cfg: RunConfig) -> ModelArtefact:
-    """The saved final model of the run folder: estimator, card and area-of-applicability reference.
-
-    A model saved before the reference moved into the artefact has none: its maps get no ``aoa``
-    band, and the user is told so.
-    """
-    trained = load_artefact(cfg.layout.model, cfg.layout.model_card)
-    if trained.card.get("ensemble"):
-        # the card says the model has bootstrap refits: they must be there (Ensemble.load
-        # names the file and the fix)
-        trained = dataclasses.replace(trained, ensemble=Ensemble.load(cfg.layout.ensemble))
-    if trained.aoa is None:
-        log.warning(
-            "%s holds no area-of-applicability reference (saved by an older permamap): the maps "
-            "get no aoa band; re-run `permamap run` to train and save one",
-            cfg.layout.model,
-        )
-    return trained
-
-
-# ================================================================== maps
-VIRTUAL_TAGS = {"virtual_world": "true", "data": "VIRTUAL DATA - demonstration world"}
-
-
-def _error_profile(trained: ModelArtefact) -> ErrorProfile | None:
-    """The card's error profile (it needs the AOA's dissimilarity index), or None."""
-    d = trained.card.get("error_profile")
-    return ErrorProfile.from_dict(d) if d and trained.aoa is not None else None
-
-
-def map_stage(
-    cfg: RunConfig,
-    trained: ModelArtefact,
-    stacks: dict[int, Path],
-    progress: bool = False,
-    *,
-    virtual: bool = False,
-) -> dict[int, Path]:
-    """Predict one map per epoch, streamed to ``maps/permafrost_<year>.tif`` (resumable, pool or dask).
-
-    ``virtual``: the inputs are the demonstration world; the maps carry :data:`VIRTUAL_TAGS`.
-    """
-    maps = {}
-    profile = _error_profile(trained)
-    for epoch in cfg.epochs:
-        maps[epoch] = predict_map(
-            trained.model,
-            list(trained.card["features"]),
-            stacks[epoch],
-            cfg.grid,
-            cfg.layout.map(epoch),
-            epoch=epoch,
-            model_name=str(trained.card.get("model", "model")),
-            tile_shape=cfg.tile_shape,
-            progress=progress,
-            aoa=trained.aoa,
-            n_jobs=None if cfg.n_jobs < 1 else cfg.n_jobs,
-            scheduler=cfg.scheduler,
-            extra_tags=VIRTUAL_TAGS if virtual else None,
-            calibration=trained.card.get("calibration"),
-            members=trained.ensemble,
-            members_out=cfg.layout.members(epoch) if trained.ensemble is not None else None,
-            error_profile=profile,
-        )
-    return maps
-
-
-def map_dry_run(cfg: RunConfig, trained: ModelArtefact, stacks: dict[int, Path]) -> str:
-    """What predicting the maps of every epoch would take: cells, tiles, time, memory, disk."""
-    first = estimate_map(
-        trained.model,
-        list(trained.card["features"]),
-        stacks[cfg.epochs[0]],
-        cfg.grid,
-        tile_shape=cfg.tile_shape,
-        n_jobs=None if cfg.n_jobs < 1 else cfg.n_jobs,
-        aoa=trained.aoa,
-        members=trained.ensemble,
-        member_classes=trained.ensemble is not None,
-        error_profile=_error_profile(trained),
-    )
-    return f"per epoch ({len(cfg.epochs)} epochs: {list(cfg.epochs)}):\n{first.summary()}"
-
-
-# ================================================================== truth (sources that know it)
-def truth_stage(cfg: RunConfig, world: Any, progress: bool = False) -> dict[int, Path]:
-    """The world's true map per epoch, streamed to ``truth/permafrost_truth_<year>.tif``.
-
-    Bands :data:`~permamap.demo.truthcheck.TRUTH_BANDS`: the true class and the chance that a
-    borehole is labelled permafrost (:func:`~permamap.demo.truthcheck.truth_tile`).
-    """
-    paths = {}
-    for epoch in cfg.epochs:
-        final = cfg.layout.truth(epoch)
-        with scratch_path(final) as work:
-            with open_tiled(
-                work,
-                cfg.grid,
-                len(TRUTH_BANDS),
-                "uint8",
-                TRUTH_NODATA,
-                list(TRUTH_BANDS),
-                tags={"epoch": epoch, "rule": "TTOP < 0 degC (virtual world)", **VIRTUAL_TAGS},
-            ) as ds:
-                for w in tqdm(
-                    list(cfg.grid.tiles(cfg.tile_shape)),
-                    desc=f"truth {epoch}",
-                    unit="tile",
-                    disable=not progress,
-                ):
-                    ds.write(truth_tile(world, cfg.grid, epoch, w, cfg.window_years), window=w)
-            to_cog(work, final)
-        paths[epoch] = final
-    return paths
-
-
-# ================================================================== change
-def change_options(cfg: RunConfig, truths: dict[int, Path] | None = None) -> dict[str, Any]:
-    """Keyword arguments for the change stage from ``[change]`` (paths resolved at load).
-
-    When the source knows the truth and no reference is configured, the last epoch is compared
-    with the true map through the same reference-map code a user's map (e.g. Obu et al. 2019)
-    would take.
-    """
-    opts = cfg.change.options()
-    if truths and "reference" not in opts:
-        last = max(truths)
-        opts.update(reference=truths[last], reference_kind="class", reference_epochs=[last])
-    return opts
-
-
-def write_change_outputs(layout: RunLayout, result: ChangeResult) -> None:
-    """``change/``: area tables (and their intervals), one transition table per pair, the reference."""
-    write_csv(result.areas, layout.area_by_epoch)
-    for (a, b), table in result.transitions.items():
-        write_csv(table, layout.transitions(a, b))
-    if result.reference_comparison is not None:
-        write_csv(result.reference_comparison, layout.reference_comparison)
-    for epoch, table in result.reference_confusion.items():
-        write_csv(table, layout.reference_confusion(epoch))
-    if result.uncertainty is not None:
-        write_csv(result.uncertainty.table, layout.area_intervals)
-
-
-# ================================================================== projections
-def projection_step(
-    cfg: RunConfig,
-    source: CombinedSource,
-    trained: ModelArtefact,
-    stacks: dict[int, Path],
-    maps: dict[int, Path],
-    progress: bool = False,
-) -> ProjectionResult:
-    """``[projections]``: each scenario × period from the baseline epoch's stack and map."""
-    from .projections import future_source, projection_stage
-
-    settings = cast(ProjectionSettings, cfg.projections)
-    base = settings.baseline_epoch
-    names = list(source.factor_names)
-    return projection_stage(
-        settings,
-        future_source(cfg, source),
-        trained,
-        stacks[base],
-        maps[base],
-        cfg.grid,
-        cfg.layout,
-        tile_shape=cfg.tile_shape,
-        n_jobs=None if cfg.n_jobs < 1 else cfg.n_jobs,
-        scheduler=cfg.scheduler,
-        progress=progress,
-        extra_tags=VIRTUAL_TAGS if source.has_truth else None,
-        elevation=stacks[base] if "elevation" in names else None,
-        regions=cfg.change.regions,
-        region_name_column=cfg.change.region_name_column,
-        lat_band_deg=cfg.change.lat_band_deg,
-        elevation_edges_m=cfg.change.elevation_edges_m,
-    )
-
-
-def write_projection_outputs(layout: RunLayout, baseline: int, result: ProjectionResult) -> None:
-    """``change/future/transitions_<baseline>_<s>_<p>.csv`` and ``change/future_areas.csv``."""
-    for (scenario, period), table in result.transitions.items():
-        write_csv(table, layout.future_transitions(baseline, scenario, period))
-    write_csv(result.areas, layout.future_areas)
+#: What a stage's ``compute`` returns: its value, the files it wrote, its JSON-able results.
+Computed = tuple[Any, Sequence[Path], dict[str, Any]]
 
 
 # ================================================================== the run
 class _Stages:
-    """Times each stage, echoes it and keeps ``run.json`` saying which stage is running."""
+    """Runs or reloads each stage, times and echoes it, and keeps ``run.json`` up to date."""
 
-    def __init__(self, layout: RunLayout, echo: Callable[[str], None]) -> None:
-        self.layout, self.echo = layout, echo
+    def __init__(
+        self, layout: Any, echo: Callable[[str], None], book: StageBook, names: Sequence[str]
+    ) -> None:
+        self.layout, self.echo, self.book, self.names = layout, echo, book, list(names)
         self.timings: dict[str, float] = {}
+        self.reused: list[str] = []
         self.current = "check"
 
-    @contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
+    def __call__(
+        self, name: str, compute: Callable[[], Computed], load: Callable[[dict[str, Any]], Any]
+    ) -> Any:
+        """``load(data)`` when the stage is current, else ``compute()`` and record it."""
+        rec = self.book.current(name)
+        if rec is not None:
+            self.timings[name] = float(rec.get("seconds", 0.0))
+            self.reused.append(name)
+            self.echo(f"[{name}] current (completed {rec.get('finished', '?')}): reused")
+            return load(rec.get("data", {}))
+        # whatever this stage rewrites, the stages after it must follow
+        self.book.forget(self.names[self.names.index(name) + 1 :])
         self.current = name
         mark(self.layout, "running", stage=name)
         start = time.perf_counter()
-        yield
-        self.timings[name] = round(time.perf_counter() - start, 2)
+        value, outputs, data = compute()
+        seconds = time.perf_counter() - start
+        self.timings[name] = round(seconds, 2)
         stage_done(self.layout, name)
-        self.echo(f"[{name}] done in {self.timings[name]:.1f} s")
+        self.book.done(name, seconds, outputs, data)
+        self.echo(f"[{name}] done in {seconds:.1f} s")
+        return value
+
+
+def run_stages(cfg: RunConfig, has_truth: bool) -> list[str]:
+    """The stages ``cfg`` runs, in order (truth only with a source that knows it, ``has_truth``)."""
+    return [
+        s
+        for s in STAGES
+        if (s != "truth" or has_truth) and (s != "projections" or cfg.projections is not None)
+    ]
 
 
 def run(
@@ -484,7 +119,9 @@ def run(
 
     Nothing is written before :func:`permamap.plan.check_run` has opened every input and the run
     folder has been claimed (:func:`permamap.runfolder.claim`: a folder holding another config's
-    results is refused unless ``overwrite``). ``run.json`` ends ``complete`` or ``failed at
+    results is refused unless ``overwrite``). Stages already complete with the same fingerprint
+    are reloaded, not rerun (:mod:`permamap.resume`); a folder that is complete and current is
+    left as it is and its summary returned. ``run.json`` ends ``complete`` or ``failed at
     <stage>``. With a dask ``scheduler`` the whole run shares one cluster
     (:func:`permamap.cluster.compute_cluster`), whose INFO logs show only with ``verbose``.
     """
@@ -496,18 +133,40 @@ def run(
     for note in plan.notes:
         echo(f"note: {note}")
     lay = cfg.layout
+    source = plan.source or covariate_source(cfg)
+    names = run_stages(cfg, source.has_truth)
+    book = StageBook(lay, stage_fingerprints(cfg, names))
+    if not overwrite and plan.folder == "same" and book.complete(names):
+        echo(
+            f"{lay.root} is complete and current (same config, code and input files): nothing to "
+            "do. Pass --overwrite to compute it again"
+        )
+        return summary_of(lay)
     claim(lay, cfg.fingerprint, overwrite=overwrite, config=cfg.source)
-    stage = _Stages(lay, echo)
+    stage = _Stages(lay, echo, book, names)
     try:
         with compute_cluster(cfg.scheduler, cfg.n_jobs, verbose=verbose) as address:
             summary = _run_stages(
                 cfg.with_compute(scheduler=address),
-                plan.source or covariate_source(cfg),
+                source,
                 progress,
                 echo,
                 stage,
                 plan.notes,
             )
+        summary["timings_s"] = {**stage.timings, "total": round(time.perf_counter() - t0, 2)}
+        if stage.reused:
+            summary["resumed"] = {"stages_reused": stage.reused}
+        write_json(lay.summary, summary)
+
+        def report() -> Computed:
+            from .report import write_report
+
+            write_report(lay.root)
+            return None, [lay.report, lay.summary], {}
+
+        stage.book.forget(["report"])  # the summary was rewritten: the report follows it
+        stage("report", report, lambda data: None)
     except BaseException as exc:
         mark(
             lay,
@@ -516,12 +175,6 @@ def run(
             error=f"{type(exc).__name__}: {exc}",
         )
         raise
-    summary["timings_s"] = {**stage.timings, "total": round(time.perf_counter() - t0, 2)}
-    write_json(lay.summary, summary)
-    with stage("report"):
-        from .report import write_report
-
-        write_report(lay.root)
     mark(lay, "complete")
     for line in console_lines(summary):
         echo(line)
@@ -564,6 +217,14 @@ def console_lines(summary: dict[str, Any]) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class _Models:
+    """What the stages after ``models`` need of it: the saved artefact and the CV figures."""
+
+    trained: ModelArtefact
+    data: dict[str, Any]
+
+
 def _run_stages(
     cfg: RunConfig,
     source: CombinedSource,
@@ -574,12 +235,27 @@ def _run_stages(
 ) -> dict[str, Any]:
     lay = cfg.layout
     names = list(source.factor_names)
-    with stage("covariates"):
-        stacks = covariate_stage(cfg, source, progress)
+    epochs = list(cfg.epochs)
 
-    with stage("sites"):
-        site_result = site_stage(cfg, stacks, source)
-        write_site_outputs(lay, site_result)
+    def covariates() -> Computed:
+        stacks = covariate_stage(cfg, source, progress)
+        return stacks, [*stacks.values(), lay.factors], {}
+
+    stacks = stage("covariates", covariates, lambda data: {e: lay.stack(e) for e in epochs})
+
+    def read_sites(data: dict[str, Any]) -> SiteStageResult:
+        # the models stage always starts from the written sites, resumed or not: one code path
+        sites = pd.read_parquet(lay.sites).drop(columns="geometry", errors="ignore")
+        return SiteStageResult(sites, pd.read_csv(lay.qc_report), {}, list(data["notes"]))
+
+    def sites_() -> Computed:
+        result = site_stage(cfg, stacks, source)
+        write_site_outputs(lay, result)
+        data = {"notes": result.notes}
+        rendered = [lay.site_inputs_dir / n for n in result.rendered]
+        return read_sites(data), [lay.sites, lay.qc_report, *rendered], data
+
+    site_result = stage("sites", sites_, read_sites)
     sites = site_result.sites
     n_points = int(sites["site_id"].nunique()) if len(sites) else 0
     echo(
@@ -589,7 +265,7 @@ def _run_stages(
     for note in site_result.notes:
         echo(f"note: {note}")
 
-    with stage("models"):
+    def models() -> Computed:
         table = feature_stage(cfg, sites, stacks, names)
         result = model_stage(
             table,
@@ -601,19 +277,35 @@ def _run_stages(
             categorical=[n for n in names if n in source.categorical],
         )
         write_model_outputs(lay, table, result)
-    cv = result.summary
+        data = {
+            "cv": result.summary,
+            "features": list(result.features),
+            "rows": len(table),
+            "notes": [n for n in [result.card.get("error_profile_note")] if n],
+        }
+        files = [lay.feature_table, lay.cv_scores, lay.selection, lay.model, lay.model_card]
+        if result.ensemble is not None:
+            files.append(lay.ensemble)
+        # the maps always come from the saved artefact, resumed or not: one code path
+        return _Models(load_trained(cfg), data), files, data
+
+    model = stage("models", models, lambda data: _Models(load_trained(cfg), data))
+    cv = model.data["cv"]
     for scheme in ("random", "spatial"):
         acc = cv[scheme]["accuracy"]
         echo(
             f"CV {scheme:>7}: accuracy {acc['mean']:.3f} ± {acc['sd']:.3f}  ({cv['model']}, "
-            f"{len(result.features)} features)"
+            f"{len(model.data['features'])} features)"
         )
+    trained = model.trained
+    has_members = trained.ensemble is not None
 
-    with stage("maps"):
-        trained = ModelArtefact(
-            model=result.model, card=result.card, aoa=result.aoa, ensemble=result.ensemble
-        )
+    def maps_() -> Computed:
         maps = map_stage(cfg, trained, stacks, progress=progress, virtual=source.has_truth)
+        members = [lay.members(e) for e in epochs] if has_members else []
+        return maps, [*maps.values(), *members], {}
+
+    maps = stage("maps", maps_, lambda data: {e: lay.map(e) for e in epochs})
 
     summary: dict[str, Any] = {
         "tool": "permamap",
@@ -621,81 +313,120 @@ def _run_stages(
         "virtual_world": source.has_truth,
         "config_sha256": cfg.fingerprint,
         "grid": cfg.grid.to_dict(),
-        "epochs": list(cfg.epochs),
+        "epochs": epochs,
         "factors": names,
         "sites": {
             "points_kept": n_points,
             "points_dropped": site_result.n_dropped,
             "site_epoch_rows": len(sites),
-            "rows_in_feature_table": len(table),
+            "rows_in_feature_table": model.data["rows"],
         },
         "cv": {
             "model": cv["model"],
-            "features": result.features,
+            "features": model.data["features"],
             "random": cv["random"],
             "spatial": cv["spatial"],
             "best_single_factor": cv.get("best_single_factor"),
         },
     }
     truths: dict[int, Path] | None = None
+    checked_truth: dict[str, Any] = {}
     if source.has_truth:
-        with stage("truth"):
-            truths = truth_stage(cfg, source.base, progress)
-            checked_truth = truth_check(maps, truths, cfg.grid, cfg.tile_shape)
-        summary["truth_agreement"] = checked_truth.agreement
-        summary["truth_coverage"] = checked_truth.coverage
 
-    with stage("change"):
-        change = change_stage(
+        def truth() -> Computed:
+            paths = truth_stage(cfg, source.base, progress)
+            checked = truth_check(maps, paths, cfg.grid, cfg.tile_shape)
+            data = {
+                "agreement": checked.agreement,
+                "coverage": checked.coverage,
+                "true_extent_km2": checked.true_extent_km2,
+                "accuracy_bins": checked.accuracy_bins,
+            }
+            return paths, list(paths.values()), data
+
+        def load_truth(data: dict[str, Any]) -> dict[int, Path]:
+            checked_truth.update(data)
+            return {e: lay.truth(e) for e in epochs}
+
+        truths = stage("truth", lambda: _also(truth(), checked_truth), load_truth)
+        summary["truth_agreement"] = checked_truth["agreement"]
+        summary["truth_coverage"] = checked_truth["coverage"]
+
+    elevation = stacks[epochs[0]] if "elevation" in names else None
+
+    def change() -> Computed:
+        result = change_stage(
             maps,
             cfg.grid,
             lay,
-            elevation=stacks[cfg.epochs[0]] if "elevation" in names else None,
+            elevation=elevation,
             tile_shape=cfg.tile_shape,
-            epochs=list(cfg.epochs),
+            epochs=epochs,
             progress=progress,
-            members={e: lay.members(e) for e in cfg.epochs} if result.ensemble else None,
+            members={e: lay.members(e) for e in epochs} if has_members else None,
             **change_options(cfg, truths),
         )
-        write_change_outputs(lay, change)
-    summary["area_km2"] = change.summary["area_km2"]
+        write_change_outputs(lay, result)
+        plateau = None
+        if source.has_truth and elevation is not None:
+            plateau = tibetan_plateau_km2(maps[epochs[0]], elevation, cfg.grid)
+        data = {"summary": result.summary, "plateau_km2": plateau}
+        return data, [lay.area_by_epoch], data
+
+    changed = stage("change", change, lambda data: data)
+    change_summary = changed["summary"]
+    summary["area_km2"] = change_summary["area_km2"]
     summary["change"] = {
-        k: v for k, v in change.summary.items() if k not in ("area_km2", "notes", "uncertainty")
+        k: v for k, v in change_summary.items() if k not in ("area_km2", "notes", "uncertainty")
     }
-    if change.summary.get("uncertainty"):
-        summary["uncertainty"] = change.summary["uncertainty"]
+    if change_summary.get("uncertainty"):
+        summary["uncertainty"] = change_summary["uncertainty"]
     if truths is not None:
         summary["uncertainty_check"] = {
-            "true_extent_km2": checked_truth.true_extent_km2,
+            "true_extent_km2": checked_truth["true_extent_km2"],
             "extent_in_interval": extent_in_interval(
-                summary["area_km2"], checked_truth.true_extent_km2
+                summary["area_km2"], checked_truth["true_extent_km2"]
             ),
-            "expected_accuracy_vs_truth": checked_truth.accuracy_bins,
+            "expected_accuracy_vs_truth": checked_truth["accuracy_bins"],
         }
-    if source.has_truth and "elevation" in names:
-        first = cfg.epochs[0]
-        plateau = tibetan_plateau_km2(maps[first], stacks[first], cfg.grid)
-        checked = plausibility(change.summary, summary["area_km2"], plateau)
+    if changed["plateau_km2"] is not None:
+        checked = plausibility(change_summary, summary["area_km2"], changed["plateau_km2"])
         summary["plausibility"] = checked.pop("rows")
         summary["trajectory"] = checked
+    projection_notes: list[str] = []
     if cfg.projections is not None:
-        with stage("projections"):
+        baseline = cfg.projections.baseline_epoch
+
+        def projections() -> Computed:
             projected = projection_step(cfg, source, trained, stacks, maps, progress)
-            write_projection_outputs(lay, cfg.projections.baseline_epoch, projected)
-        base_area = summary["area_km2"][str(cfg.projections.baseline_epoch)]
+            write_projection_outputs(lay, baseline, projected)
+            data = {
+                "settings": projected.settings,
+                "projections": projected.projections,
+                "notes": projected.notes,
+            }
+            return data, [lay.future_areas], data
+
+        projected = stage("projections", projections, lambda data: data)
+        base_area = summary["area_km2"][str(baseline)]
         summary["projection_settings"] = {
-            **projected.settings,
+            **projected["settings"],
             "baseline_extent_km2": base_area["permafrost_extent_km2"],
         }
-        summary["projections"] = projected.projections
-    model_notes = [n for n in [result.card.get("error_profile_note")] if n]
-    projection_notes = projected.notes if cfg.projections is not None else []
+        summary["projections"] = projected["projections"]
+        projection_notes = list(projected["notes"])
     every = [
         *notes,
         *site_result.notes,
-        *model_notes,
-        *change.summary.get("notes", []),
+        *model.data["notes"],
+        *change_summary.get("notes", []),
         *projection_notes,
     ]
     summary["notes"] = list(dict.fromkeys(every))  # in order, each once
     return summary
+
+
+def _also(computed: Computed, into: dict[str, Any]) -> Computed:
+    """``computed`` unchanged, its data also copied ``into`` a dict the caller reads."""
+    into.update(computed[2])
+    return computed

@@ -68,8 +68,8 @@ def check_run(cfg: RunConfig, *, overwrite: bool = False) -> Plan:
         The first problem found, as one line naming the file, the value, the rule and the fix.
     """
     from .change import NO_ELEVATION_NOTE, check_change_inputs
-    from .pipeline import covariate_source
     from .sites.inputs import check_site_inputs
+    from .stages import covariate_source
 
     plan = Plan()
     g = cfg.grid

@@ -5,6 +5,7 @@ A run claims its folder before it writes anything (:func:`claim`):
 * an absent or empty folder is new;
 * a folder whose ``run.json`` has the same config fingerprint is the same run: it continues
   (finished stacks and map tiles are reused), and whatever it finished before stays until rewritten;
+* ``overwrite`` on the same config's folder starts it afresh (nothing is reused);
 * a folder holding another config's results, or files that are not a run's, is refused unless
   ``overwrite`` — which first removes only the entries a run creates (:attr:`RunLayout.ENTRIES`),
   and still refuses a folder holding anything else, so a mistyped ``--out`` never empties a folder
@@ -115,7 +116,7 @@ def claim(layout: RunLayout, fingerprint: str, *, overwrite: bool = False, confi
     if reason is not None:
         raise ConfigError(reason)
     state = folder_state(layout, fingerprint)
-    if state == "other":
+    if state == "other" or (state == "same" and overwrite):  # overwrite: start afresh
         for name in RunLayout.ENTRIES:
             path = root / name
             if path.is_dir():

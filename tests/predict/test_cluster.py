@@ -31,6 +31,7 @@ from permamap.modelio import ModelArtefact
 from permamap.predict import predict_map, run_tiles
 from permamap.selection.ensemble import Ensemble, fit_ensemble
 from permamap.selection.errorprofile import ErrorProfile
+from permamap.stages import map_stage
 
 from .conftest import FEATURES
 
@@ -115,8 +116,7 @@ def test_a_run_starts_one_process_cluster_quietly_and_matches_the_thread_pool(
     def stages(cfg: Any, source: Any, progress: bool, echo: Any, stage: Any, notes: Any) -> dict:
         # the real run() around the map stage of three epochs (the other stages are not dask's)
         seen.append(cfg.scheduler)
-        with stage("maps"):
-            pipeline.map_stage(cfg, trained, stacks)
+        stage("maps", lambda: (map_stage(cfg, trained, stacks), [], {}), lambda data: None)
         area = {str(e): {"permafrost_extent_km2": 1.0} for e in EPOCHS}
         return {"virtual_world": False, "epochs": list(EPOCHS), "area_km2": area}
 
@@ -138,7 +138,7 @@ def test_a_run_starts_one_process_cluster_quietly_and_matches_the_thread_pool(
     assert C.WORKER_LOG_ENV not in os.environ
 
     threads = _cfg(tmp_path / "threads", grid, None)
-    pipeline.map_stage(threads, trained, stacks)
+    map_stage(threads, trained, stacks)
     for epoch in EPOCHS:
         _assert_same_files(dask_cfg.layout.map(epoch), threads.layout.map(epoch))
         _assert_same_files(dask_cfg.layout.members(epoch), threads.layout.members(epoch))

@@ -16,6 +16,7 @@ from ..contracts import DEFAULT_TILE
 from ..errors import DataError
 from ..fileio import atomic_path, check_on_grid, open_tiled
 from ..grid import Grid
+from ..tilestore import TileStore, code_fingerprint, for_each
 
 __all__ = [
     "FINGERPRINT_TAG",
@@ -82,35 +83,76 @@ def build_stack(
     tile_shape: tuple[int, int] = DEFAULT_TILE,
     progress: bool = False,
     fingerprint: str | None = None,
+    n_jobs: int = 1,
 ) -> Path:
     """Compute every factor for ``epoch`` tile by tile and write the stack at ``path`` atomically.
 
-    Memory is set by ``tile_shape``, not by the grid: one tile of all factors is held at a time.
-    ``fingerprint`` (optional) is written as the tag ``factors_sha`` for :func:`stack_is_current`.
+    Each tile goes first to a tile store beside the stack (:class:`permamap.tilestore.TileStore`,
+    ``.tiles_<stem>``); the stack is assembled from it in tile order once every tile is there, and
+    the store removed. With a ``fingerprint`` (written as the tag ``factors_sha`` for
+    :func:`stack_is_current`), an interrupted build resumes from the tiles already stored; the
+    assembled stack is byte-identical to an uninterrupted build's. Without one the store starts
+    empty. ``n_jobs`` threads compute tiles at once (the source's ``factors`` must be thread-safe:
+    the virtual world and the real readers open their files per call). Memory is set by
+    ``tile_shape``, not by the grid: about ``2 × n_jobs`` tiles of all factors at a time.
     """
     names = list(source.factor_names)
     tags: dict[str, object] = {"epoch": epoch, "window_years": window_years}
     if fingerprint is not None:
         tags[FINGERPRINT_TAG] = fingerprint
+    store = TileStore.beside(Path(path))
+    if fingerprint is None:
+        store.clear()
+    store.prepare(
+        {
+            "stack_store_version": 1,
+            "code": code_fingerprint(),  # tiles of another permamap are not reused
+            "factors_sha": fingerprint,
+            "names": names,
+            "grid": grid.to_dict(),
+            "tile_shape": list(tile_shape),
+            "epoch": epoch,
+            "window_years": window_years,
+        }
+    )
+    tiles = list(grid.tiles(tile_shape))
+    todo = [w for w in tiles if not store.is_done(w)]
+
+    def compute(w: Window) -> None:
+        block = source.factors(grid, epoch, w, window_years)
+        want = (len(names), int(w.height), int(w.width))
+        if block.shape != want:
+            raise DataError(
+                f"source returned shape {block.shape} for window {w}, expected {want}; the "
+                "source is inconsistent"
+            )
+        block = block.astype(np.float32, copy=False)
+        store.write(w, block if np.isfinite(block).any() else None)
+
+    if len(todo) < len(tiles):
+        log.info(
+            "covariates %d: %d of %d tiles already stored",
+            epoch,
+            len(tiles) - len(todo),
+            len(tiles),
+        )
+    with tqdm(
+        total=len(tiles),
+        initial=len(tiles) - len(todo),
+        desc=f"covariates {epoch}",
+        unit="tile",
+        disable=not progress,
+    ) as bar:
+        # the first tile alone: sources load their lookup tables (netCDF, HDF5: not thread-safe)
+        for w in todo[:1]:
+            compute(w)
+            bar.update()
+        for_each(compute, todo[1:], n_jobs, lambda _: bar.update(), prefix="permamap-stack")
     with atomic_path(Path(path)) as tmp:
-        with open_tiled(
-            tmp,
-            grid,
-            len(names),
-            "float32",
-            float("nan"),
-            names,
-            tags=tags,
-        ) as ds:
-            tiles = list(grid.tiles(tile_shape))
-            for w in tqdm(tiles, desc=f"covariates {epoch}", unit="tile", disable=not progress):
-                block = source.factors(grid, epoch, w, window_years)
-                if block.shape != (len(names), int(w.height), int(w.width)):
-                    raise DataError(
-                        f"source returned shape {block.shape} for window {w}, expected "
-                        f"{(len(names), int(w.height), int(w.width))}; the source is inconsistent"
-                    )
-                ds.write(block.astype(np.float32, copy=False), window=w)
+        with open_tiled(tmp, grid, len(names), "float32", float("nan"), names, tags=tags) as ds:
+            for w in tiles:
+                ds.write(store.read(w, len(names), dtype=np.float32, fill=np.nan), window=w)
+    store.clear()
     log.info("wrote %s", path)
     return Path(path)
 

@@ -294,6 +294,11 @@ def predict_map(
         error_profile=error_profile,
         member_classes=write_members,
     )
+    settings_sha = _settings_sha(settings, stack)
+    if _is_current(out, settings_sha, members_out if write_members else None):
+        log.info("%s is current (tiles_sha %s): kept", out, settings_sha)
+        return out
+    tags["tiles_sha"] = settings_sha
     store.prepare(settings)
     if members_store is not None:
         members_store.prepare(settings)
@@ -335,6 +340,26 @@ def predict_map(
         time.perf_counter() - t1,
     )
     return out
+
+
+def _settings_sha(settings: dict[str, Any], stack: Path) -> str:
+    """The tile settings without where the run folder is: the stack by its factors and size."""
+    with rasterio.open(stack) as ds:
+        factors = ds.tags().get("factors_sha")
+    where = {"factors_sha": factors, "size": Path(stack).stat().st_size}
+    text = json.dumps({**settings, "stack": where}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _is_current(out: Path, sha: str, members_out: Path | None) -> bool:
+    """``out`` (and ``members_out``) were assembled from tiles with these settings (tag ``tiles_sha``)."""
+    if not Path(out).is_file() or (members_out is not None and not Path(members_out).is_file()):
+        return False
+    try:
+        with rasterio.open(out) as ds:
+            return ds.tags().get("tiles_sha") == sha
+    except rasterio.errors.RasterioError:
+        return False
 
 
 def _check_members(

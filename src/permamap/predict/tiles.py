@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from ..errors import PermamapError
 from ..grid import Grid
 from ..inference import Predictor
 from ..selection.calibration import Calibrator
+from ..tilestore import for_each
 from .block import (
     ErrorProfileLike,
     MembersLike,
@@ -121,33 +121,15 @@ def _run_local(
     bar: tqdm,
 ) -> dict[str, int]:
     counts = {"written": 0, "empty": 0}
-    if n_jobs <= 1:
-        for win in todo:
-            counts[predict_tile(job, predictor, aoa, win, members)] += 1
-            bar.update()
-        return counts
-    # Threads: GDAL reads and the numba / scikit-learn tree kernels release the GIL.
-    with ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="permamap-tile") as pool:
-        pending = set()
-        it = iter(todo)
-        for win in it:  # keep at most 2 × n_jobs tiles in flight: bounded memory
-            pending.add(pool.submit(predict_tile, job, predictor, aoa, win, members))
-            if len(pending) >= 2 * n_jobs:
-                break
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-            for fut in done:
-                exc = fut.exception()
-                if exc is not None:
-                    for other in pending:
-                        other.cancel()
-                    raise exc
-                counts[fut.result()] += 1
-                bar.update()
-            for win in it:
-                pending.add(pool.submit(predict_tile, job, predictor, aoa, win, members))
-                if len(pending) >= 2 * n_jobs:
-                    break
+
+    def tile(win: tuple[int, int, int, int]) -> str:
+        return predict_tile(job, predictor, aoa, win, members)
+
+    def done(result: str) -> None:
+        counts[result] += 1
+        bar.update()
+
+    for_each(tile, todo, n_jobs, done)
     return counts
 
 

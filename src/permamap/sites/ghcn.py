@@ -308,14 +308,30 @@ def format_ghcnm(
     # Stations in order of first appearance (as in the inventory/data given), years ascending.
     rank = {sid: i for i, sid in enumerate(pd.unique(m["station_id"]))}
     m = m.assign(_rank=m["station_id"].map(rank)).sort_values(["_rank", "year"], kind="stable")
+    # plain lists, not pandas rows: the demo writes ~250 k values (20 k station-years)
+    texts = [
+        f"{v:5d}{d or ' ':1}{q or ' ':1}{s or ' ':1}"
+        for v, d, q, s in zip(
+            m["v"].tolist(),
+            m["dmflag"].tolist(),
+            m["qcflag"].tolist(),
+            m["dsflag"].tolist(),
+            strict=True,
+        )
+    ]
     dat_lines = []
-    for (_, sid, year), g in m.groupby(["_rank", "station_id", "year"], sort=False):
-        cells = [f"{GHCNM_DAT_MISSING:5d}   "] * 12
-        for r in g.itertuples(index=False):
-            cells[r.month - 1] = (
-                f"{r.v:5d}{r.dmflag or ' ':1}{r.qcflag or ' ':1}{r.dsflag or ' ':1}"
-            )
-        dat_lines.append(f"{sid:<11}{year:04d}{element}" + "".join(cells))
+    key: tuple[str, int] | None = None
+    cells: list[str] = []
+    for sid, year, month, text in zip(
+        m["station_id"].tolist(), m["year"].tolist(), m["month"].tolist(), texts, strict=True
+    ):
+        if (sid, year) != key:  # rows are sorted: one station-year after the other
+            if key is not None:
+                dat_lines.append(f"{key[0]:<11}{key[1]:04d}{element}" + "".join(cells))
+            key, cells = (sid, year), [f"{GHCNM_DAT_MISSING:5d}   "] * 12
+        cells[month - 1] = text
+    if key is not None:
+        dat_lines.append(f"{key[0]:<11}{key[1]:04d}{element}" + "".join(cells))
     return "\n".join(inv_lines) + "\n", "\n".join(dat_lines) + "\n"
 
 
