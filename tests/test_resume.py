@@ -161,7 +161,7 @@ def test_the_fingerprint_names_the_folder_only_when_the_config_names_files(tmp_p
         (folder / "run.toml").write_text(text)
     # no path in the config: the same run wherever the file lies
     assert load_config(a / "run.toml").fingerprint == load_config(b / "run.toml").fingerprint
-    own = "\n[change]\nregions = \"regions.geojson\"\n"
+    own = '\n[change]\nregions = "regions.geojson"\n'
     for folder in (a, b):
         (folder / "regions.geojson").write_text('{"type": "FeatureCollection", "features": []}')
         (folder / "run.toml").write_text(text + own)
