@@ -133,6 +133,15 @@ def write_files_together(writers: Mapping[Path, Callable[[Path], None]]) -> list
     return list(tmps)
 
 
+def dataset_tag(path: Path, name: str) -> str | None:
+    """A raster's dataset tag ``name``; None when it has none or is missing or unreadable."""
+    try:
+        with rasterio.open(path) as ds:
+            return ds.tags().get(name)
+    except rasterio.errors.RasterioIOError:
+        return None
+
+
 def open_tiled(
     path: Path,
     grid: Grid,

@@ -342,13 +342,14 @@ def _run_stages(
                 "true_extent_km2": checked.true_extent_km2,
                 "accuracy_bins": checked.accuracy_bins,
             }
+            checked_truth.update(data)
             return paths, list(paths.values()), data
 
         def load_truth(data: dict[str, Any]) -> dict[int, Path]:
             checked_truth.update(data)
             return {e: lay.truth(e) for e in epochs}
 
-        truths = stage("truth", lambda: _also(truth(), checked_truth), load_truth)
+        truths = stage("truth", truth, load_truth)
         summary["truth_agreement"] = checked_truth["agreement"]
         summary["truth_coverage"] = checked_truth["coverage"]
 
@@ -424,9 +425,3 @@ def _run_stages(
     ]
     summary["notes"] = list(dict.fromkeys(every))  # in order, each once
     return summary
-
-
-def _also(computed: Computed, into: dict[str, Any]) -> Computed:
-    """``computed`` unchanged, its data also copied ``into`` a dict the caller reads."""
-    into.update(computed[2])
-    return computed

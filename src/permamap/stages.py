@@ -41,6 +41,7 @@ from .features import feature_table
 from .fileio import (
     atomic_write_bytes,
     atomic_write_text,
+    dataset_tag,
     write_csv,
     write_json,
     write_parquet,
@@ -382,7 +383,7 @@ def truth_stage(cfg: RunConfig, world: Any, progress: bool = False) -> dict[int,
             "window_years": cfg.window_years,
         }
         shas[epoch] = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-        if final.is_file() and _tag(final, "truth_sha") == shas[epoch]:
+        if final.is_file() and dataset_tag(final, "truth_sha") == shas[epoch]:
             log.info("%s is current (truth_sha %s): kept", final, shas[epoch])
             continue
         stores[epoch] = TileStore.beside(final)
@@ -422,17 +423,6 @@ def truth_stage(cfg: RunConfig, world: Any, progress: bool = False) -> dict[int,
         )
         store.clear()
     return paths
-
-
-def _tag(path: Path, name: str) -> str | None:
-    """A GeoTIFF's dataset tag ``name``, or None (also for a file GDAL cannot open)."""
-    import rasterio
-
-    try:
-        with rasterio.open(path) as ds:
-            return ds.tags().get(name)
-    except rasterio.errors.RasterioError:
-        return None
 
 
 # ================================================================== change

@@ -143,11 +143,7 @@ def build_stack(
         unit="tile",
         disable=not progress,
     ) as bar:
-        # the first tile alone: sources load their lookup tables (netCDF, HDF5: not thread-safe)
-        for w in todo[:1]:
-            compute(w)
-            bar.update()
-        for_each(compute, todo[1:], n_jobs, lambda _: bar.update(), prefix="permamap-stack")
+        for_each(compute, todo, n_jobs, lambda _: bar.update(), prefix="permamap-stack")
     with atomic_path(Path(path)) as tmp:
         with open_tiled(tmp, grid, len(names), "float32", float("nan"), names, tags=tags) as ds:
             for w in tiles:

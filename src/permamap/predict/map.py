@@ -43,7 +43,7 @@ from .. import __version__
 from ..aoa import AOAReference
 from ..contracts import DEFAULT_TILE, MAP_NODATA, MAX_MEMBERS, MEMBER_CLASSES_BAND
 from ..errors import DataError
-from ..fileio import check_on_grid, open_tiled, scratch_path, to_cog, write_json
+from ..fileio import check_on_grid, dataset_tag, open_tiled, scratch_path, to_cog, write_json
 from ..grid import Grid
 from ..inference import Predictor, compile_model
 from ..selection.calibration import Calibrator
@@ -344,22 +344,16 @@ def predict_map(
 
 def _settings_sha(settings: dict[str, Any], stack: Path) -> str:
     """The tile settings without where the run folder is: the stack by its factors and size."""
-    with rasterio.open(stack) as ds:
-        factors = ds.tags().get("factors_sha")
-    where = {"factors_sha": factors, "size": Path(stack).stat().st_size}
+    where = {"factors_sha": dataset_tag(stack, "factors_sha"), "size": Path(stack).stat().st_size}
     text = json.dumps({**settings, "stack": where}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _is_current(out: Path, sha: str, members_out: Path | None) -> bool:
     """``out`` (and ``members_out``) were assembled from tiles with these settings (tag ``tiles_sha``)."""
-    if not Path(out).is_file() or (members_out is not None and not Path(members_out).is_file()):
+    if members_out is not None and not Path(members_out).is_file():
         return False
-    try:
-        with rasterio.open(out) as ds:
-            return ds.tags().get("tiles_sha") == sha
-    except rasterio.errors.RasterioError:
-        return False
+    return Path(out).is_file() and dataset_tag(out, "tiles_sha") == sha
 
 
 def _check_members(

@@ -42,9 +42,11 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from affine import Affine
@@ -257,6 +259,22 @@ class HdfHeader:
         return f"{self.path} (SDS {self.sds})"
 
 
+_HDF4_LOCK = threading.RLock()
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _serialised(fn: _F) -> _F:
+    """One HDF4 call at a time: the HDF4 library is not thread-safe, and stack tiles run on
+    threads (:func:`permamap.covariates.stack.build_stack`)."""
+
+    @functools.wraps(fn)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _HDF4_LOCK:
+            return fn(*args, **kwargs)
+
+    return cast(_F, locked)
+
+
 def _open(path: Path) -> SD:
     if not path.is_file():
         raise InputFileError(f"HDF4 file {path} does not exist; fix the path or download it")
@@ -321,6 +339,7 @@ def _header(sd: SD, path: Path, sds: str) -> HdfHeader:
     return HdfHeader(path, sds, grid, dtype, None if fill is None else float(fill))
 
 
+@_serialised
 def read_header(path: str | Path, sds: str) -> HdfHeader:
     """Open an HDF4-EOS file at header level and georeference SDS ``sds``.
 
@@ -370,6 +389,7 @@ def _source_window(
     return r0, r1, c0, c1
 
 
+@_serialised
 def read_window(path: str | Path, sds: str, grid: Grid, window: Window) -> SourcePart | None:
     """The part of SDS ``sds`` under a grid window, raw values as float32 ``(1, row, col)``.
 
