@@ -31,6 +31,7 @@ from .covariates.combined import CombinedSource
 from .demo.plausibility import plausibility, tibetan_plateau_km2
 from .demo.truthcheck import extent_in_interval, truth_check
 from .fileio import write_json
+from .memory import release_memory
 from .modelio import ModelArtefact
 from .resume import STAGES, StageBook, stage_fingerprints, summary_of
 from .runfolder import claim, mark, stage_done
@@ -90,6 +91,7 @@ class _Stages:
         mark(self.layout, "running", stage=name)
         start = time.perf_counter()
         value, outputs, data = compute()
+        release_memory()  # the next stage starts from what is live, not this one's peak
         seconds = time.perf_counter() - start
         self.timings[name] = round(seconds, 2)
         stage_done(self.layout, name)

@@ -220,6 +220,37 @@ def test_modis_monthly_cmg_and_hdf_error(tmp_path: Path) -> None:
         ModisSnow(tmp_path / "hdf").check(g, [2001], 1)
 
 
+def test_modis_monthly_sums_on_the_source_grid_and_mosaics_fall_back(tmp_path: Path) -> None:
+    g = Grid.from_bounds((100, 60.5, 101, 61), 0.25)  # a cell is 5 × 5 CMG pixels
+
+    def write(folder: str, year: int, jan: int, july_flag: bool, feb_width: int = 20) -> None:
+        for m in range(1, 13):
+            doy = (dt.date(year, m, 1) - dt.date(year, 1, 1)).days + 1
+            v = np.zeros((10, feb_width if m == 2 else 20), "uint8")
+            if m == 1:
+                v[:] = jan
+                v[0, 0] = 100
+            if m == 7 and july_flag:
+                v[0, 0] = 250  # cloud: this pixel's year is unknown
+            tr = from_origin(100, 61, 0.05, 0.05)
+            path = tmp_path / folder / f"MOD10CM.A{year}{doy:03d}.061.2021.tif"
+            write_tif(path, v, tr, nodata=255)
+
+    write("one", 2003, 100, True)
+    write("one", 2004, 50, True)
+    days = ModisSnow(tmp_path / "one", "MOD10CM").snow_days(g, g.full_window, [2003, 2004])
+    # the mean of 31 and 15.5 days; the flagged pixel leaves cell (0, 0) but not the others
+    np.testing.assert_allclose(days, (31 + 15.5) / 2, rtol=1e-6)
+    write("zero", 2003, 0, True)
+    days = ModisSnow(tmp_path / "zero", "MOD10CM").snow_days(g, g.full_window, [2003])
+    assert days[0, 0] == 0 and np.all(days == 0)  # per-month warps would give 100/25 % · 31
+    # months on different extents (no single source grid) are warped month by month
+    write("mixed", 2003, 0, False, feb_width=24)
+    days = ModisSnow(tmp_path / "mixed", "MOD10CM").snow_days(g, g.full_window, [2003])
+    np.testing.assert_allclose(days[0, 0], 100 / 25 * 31 / 100, rtol=1e-5)
+    np.testing.assert_allclose(days[:, 1:], 0)
+
+
 # -- generic ------------------------------------------------------------------------------------
 def test_generic_units_conversion_and_wrong_units(tmp_path: Path) -> None:
     tr = from_origin(99, 62, 0.5, 0.5)

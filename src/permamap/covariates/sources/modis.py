@@ -22,7 +22,10 @@ Snow-cover days per year:
   from the fraction of its 500 m cells (a cloud gap is filled by the year's clear-sky rate);
   cells with fewer valid days than ``min_valid_days`` are NaN.
 - monthly (``Snow_Cover_Monthly_CMG``, percent of the month's days, flags > 100):
-  ``days = Σ_month cover/100 · days in the month``; all 12 months are needed.
+  ``days = Σ_month cover/100 · days in the month``; all 12 months are needed. When every month
+  is one file on one source grid (the global CMG, or exports of one extent), the sum and the
+  window's mean are taken per source pixel and warped once (block average), so a source pixel
+  with a flagged month drops out of the cell's average; otherwise each month is warped first.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from affine import Affine
+from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
@@ -279,8 +284,40 @@ class ModisSnow:
         missing = sorted(set(years) - self.available_years())
         if missing:
             raise DataError(f"{self.name} lacks years {missing}; {self._fix()}")
+        if not self.daily:
+            summed = self._monthly_on_source(grid, window, years)
+            if summed is not None:
+                return summed
         per_year = [self._year(grid, window, y) for y in years]
         return np.mean(per_year, axis=0).astype(np.float32)
+
+    def _monthly_on_source(self, grid: Grid, window: Window, years: list[int]) -> np.ndarray | None:
+        """Window mean of ``Σ cover/100 · month days`` per source pixel, warped once.
+
+        One warp instead of one per month: 108 → 1 for a 9-year window (the per-month warps were
+        three quarters of the reader's time at 30″). ``None`` when a month has several files or
+        the months' pieces differ in grid (mosaics of tiles): those take the per-month path.
+        """
+        sums: list[np.ndarray] = []
+        layout: list[tuple[Affine, CRS, tuple[int, ...]]] | None = None
+        for year in years:
+            for d in sorted(d for d in self._files if d.year == year):
+                if len(self._files[d]) != 1:
+                    return None
+                parts = self._pieces(self._files[d][0], grid, window)
+                here = [(q.transform, q.crs, q.data.shape) for q in parts]
+                if layout is None:
+                    layout, sums = here, [np.zeros(q.data.shape, np.float32) for q in parts]
+                elif here != layout:
+                    return None
+                mdays = np.float32(calendar.monthrange(year, d.month)[1] / 100.0)
+                for total, q in zip(sums, parts, strict=True):
+                    total += _valid_fraction(q.data) * mdays
+        if layout is None:
+            return None
+        n = np.float32(len(years))
+        mean = [SourcePart(t / n, tr, crs) for t, (tr, crs, _) in zip(sums, layout, strict=True)]
+        return warp_parts(mean, grid, window, Resampling.average, n_bands=1)[0]
 
     def _year(self, grid: Grid, window: Window, year: int) -> np.ndarray:
         shape = (int(window.height), int(window.width))
