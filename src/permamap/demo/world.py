@@ -323,13 +323,7 @@ class VirtualWorld:
     # -- a window's cells, through the cache -----------------------------------------------------
     def _cells(self, grid: Grid, window: Window) -> _Cells:
         """The cells of ``window`` the world computes (:class:`_Cells`)."""
-        key = (
-            grid,
-            int(window.col_off),
-            int(window.row_off),
-            int(window.width),
-            int(window.height),
-        )
+        key = (grid, *(int(v) for v in window.flatten()))  # col_off, row_off, width, height
         return self._cache.get(("cells", key), lambda: self._compute_cells(key, grid, window))
 
     def _compute_cells(self, key: tuple[Hashable, ...], grid: Grid, window: Window) -> _Cells:

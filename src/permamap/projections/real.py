@@ -332,13 +332,7 @@ class RealFutureClimate:
         return notes
 
     def _baseline(self, grid: Grid, window: Window) -> Monthly:
-        key = (
-            grid,
-            int(window.col_off),
-            int(window.row_off),
-            int(window.width),
-            int(window.height),
-        )
+        key = (grid, *(int(v) for v in window.flatten()))  # col_off, row_off, width, height
         cached = self._cache
         if cached is not None and cached[0] == key:
             return cached[1]
