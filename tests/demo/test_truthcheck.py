@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.stats import norm
 
-from permamap.demo.sites import LABEL_NOISE, site_label_probability
+from permamap.demo.sites import SUBGRID_SIGMA_K, site_label_probability
 from permamap.demo.truthcheck import extent_in_interval, truth_check
 from permamap.fileio import open_tiled
 from permamap.grid import Grid
@@ -54,9 +55,15 @@ def test_agreement_true_extent_and_accuracy_bins(pair: tuple[Path, Path]) -> Non
     assert low["mean_expected"] == pytest.approx(0.55)
 
 
-def test_site_label_probability_follows_the_sampling_noise() -> None:
-    p = site_label_probability(np.array([-0.2, 0.2, -0.2]), np.array([-3.0, -3.0, -9.0]))
-    assert p.tolist() == [1 - LABEL_NOISE, LABEL_NOISE, 1.0]  # no noise outside the MAAT range
+def test_site_label_probability_is_the_share_of_the_cell_below_zero() -> None:
+    """A normal spread of σ around the cell's TTOP: one σ above 0 °C leaves 15.9 % frozen."""
+    s = SUBGRID_SIGMA_K
+    ttop = np.array([-s, s, 0.0, 2.33 * s, -s, s])
+    maat = np.array([-3.0, -3.0, -3.0, -3.0, -9.0, 5.0])
+    p = site_label_probability(ttop, maat)
+    assert p[:4] == pytest.approx([0.8413, 0.1587, 0.5, 0.0099], abs=1e-4)
+    assert p[:4] == pytest.approx(norm.cdf(-ttop[:4] / s))
+    assert p[4:].tolist() == [1.0, 0.0]  # the true class outside the MAAT range
 
 
 def test_extent_in_interval() -> None:

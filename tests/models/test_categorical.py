@@ -22,7 +22,7 @@ from permamap.models import (
     ONE_HOT,
     make_candidate,
 )
-from permamap.predict.block import predict_block
+from permamap.predict.block import predict_block, probability_percent
 from permamap.selection import ModelSettings, model_stage, prepare_data
 from permamap.selection.evaluation import evaluate_subset
 
@@ -267,7 +267,7 @@ def test_map_block_predicts_like_the_pipeline(cat_stage) -> None:
     predictor = compile_model(result.model, len(result.features))
     out = predict_block(predictor, block, aoa=result.aoa)
     proba = result.model.predict_proba(X.astype(np.float64))[:, 1]
-    want = np.rint(proba * 100).reshape(6, 10)
+    want = probability_percent(proba).reshape(6, 10).astype(float)
     got = out[1].astype(float)
     assert out[1, 0, 0] == 255
     np.testing.assert_array_equal(got.ravel()[1:], want.ravel()[1:])

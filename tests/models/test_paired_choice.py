@@ -72,3 +72,48 @@ def test_tuning_on_log_loss_keeps_probabilities_sharp() -> None:
     by_log_loss = search_grid(cand, x, y, rows, inner, "log_loss", 1.0)
     assert by_accuracy["clf__C"] < by_log_loss["clf__C"]
     assert by_log_loss["clf__C"] >= 10.0
+
+
+def _sharp_sites(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` sites on a 10 x 10 degree square whose class is a near-sharp line in one factor."""
+    rng = np.random.default_rng(seed)
+    lonlat = np.column_stack([rng.uniform(100, 110, n), rng.uniform(60, 70, n)])
+    x = rng.normal(size=(n, 1))
+    y = (x[:, 0] + rng.normal(0, 0.1, n) > 0).astype(int)
+    return x, y, lonlat
+
+
+def test_final_tuning_searches_the_grid_again_on_every_site() -> None:
+    """The hold-out's strong regularisation gives way to the best C on all sites."""
+    from dataclasses import replace
+
+    from permamap.models import make_candidate
+    from permamap.selection import ModelSettings
+    from permamap.selection.tuning import retune_final
+
+    x, y, lonlat = _sharp_sites(800)
+    cand = make_candidate("logistic_regression", grid="small")  # C in 0.1, 1, 10
+    settings = ModelSettings(tuning="holdout", inner_folds=3)
+    found = retune_final(cand, {"clf__C": 0.1}, x, y, lonlat, settings)
+    assert found == {"clf__C": 10.0}  # the sharpest line wins: no one-SE step back to C = 0.1
+    assert (
+        retune_final(cand, {"clf__C": 0.1}, x, y, lonlat, replace(settings, tuning="nested"))
+        is None
+    )
+    assert (
+        retune_final(cand, {"clf__C": 0.1}, x, y, lonlat, replace(settings, tuning="none")) is None
+    )
+
+
+def test_final_tuning_keeps_the_chosen_ensemble_size() -> None:
+    from permamap.models import make_candidate
+    from permamap.selection import ModelSettings
+    from permamap.selection.tuning import retune_final
+
+    x, y, lonlat = _sharp_sites(300)
+    cand = make_candidate("random_forest", grid="small")  # n_estimators 50/200 x max_depth 12/None
+    chosen = {"clf__n_estimators": 25, "clf__max_depth": 12}
+    found = retune_final(cand, chosen, x, y, lonlat, ModelSettings(inner_folds=3))
+    assert found is not None
+    assert found["clf__n_estimators"] == 25  # the cost-aware size stays; only the depth is searched
+    assert found["clf__max_depth"] in (12, None)

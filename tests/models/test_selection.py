@@ -87,10 +87,18 @@ def test_fold_metrics_one_class_test_fold() -> None:
     assert m["accuracy"] == pytest.approx(2 / 3)
 
 
-def test_one_se_rule_prefers_simplest_within_noise() -> None:
-    # SE of the best = 0.04 / sqrt(4) = 0.02; 0.89 is within it, 0.85 is not.
-    assert pick_one_se([0.85, 0.89, 0.90], [0.04, 0.04, 0.04], n_splits=4) == 1
-    assert pick_one_se([0.85, 0.89, 0.90], [0.0, 0.0, 0.0], n_splits=4) == 2
+def test_one_se_rule_prefers_simplest_within_paired_noise() -> None:
+    # Four folds that differ a lot (0.70-1.00). The simplest option trails the best by 0.01 on
+    # every fold, a difference with no spread: paired SE 0, not within noise. The second trails
+    # by 0, 0.04, 0, 0.04 (mean 0.02, sd 0.0231, corrected SE sqrt((1/4 + 1/3)) * 0.0231 =
+    # 0.0176): not within one SE, within two.
+    best = np.array([0.70, 0.80, 0.90, 1.00])
+    scores = [best - 0.01, best - np.array([0.0, 0.04, 0.0, 0.04]), best]
+    assert pick_one_se(scores) == 2
+    assert pick_one_se(scores, n_se=2.0) == 1
+    # the old rule (SE of the best's own scores, 0.129 / 2) would have called all three equal
+    assert pick_one_se([best - 0.05, best], n_se=1.0) == 1
+    assert pick_one_se([best, best - 0.05]) == 0  # the simplest is the best
 
 
 def test_cost_aware_choice_takes_cheapest_within_noise() -> None:
@@ -332,7 +340,9 @@ def test_dask_backend_runs_the_same_code(stage) -> None:
 
 def test_forest_size_front(stage) -> None:
     table, _, _, pred = stage
-    settings = small_settings(candidates=("random_forest",), size_variants=(3, 10, 30))
+    settings = small_settings(
+        candidates=("random_forest",), size_variants=(3, 10, 30), metric="accuracy"
+    )
     result = model_stage(
         table, FEATURES, settings, n_jobs=1, random_state=0, prediction_lonlat=pred
     )

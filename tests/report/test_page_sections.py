@@ -215,6 +215,18 @@ def test_model_card_is_readable_tables(card_html: str) -> None:
     assert "3.142" in html and "3.14159" not in html  # an unknown key, rounded too
 
 
+def test_model_card_names_the_hold_out_choice_the_final_tuning_replaced(tmp_path: Path) -> None:
+    lay = RunLayout(tmp_path)
+    lay.model_card.parent.mkdir(parents=True)
+    lay.model_card.write_text(json.dumps({**CARD, "holdout_params": {"clf__C": 0.1}}))
+    html = section_model_card(Page(lay, "none", 60))
+    params = html.split('id="model-card-params"')[1].split("</table>")[0]
+    assert (
+        "<th>C</th><td>10 <i>(tuned on all sites; the tuning hold-out chose 0.1)</i></td>" in params
+    )
+    assert "Other entries" not in html or "holdout_params" not in html
+
+
 def test_model_card_explains_its_test_in_one_line(card_html: str) -> None:
     tests = card_html.split('id="model-card-tests"')[1].split("</dl>")[0]
     assert tests.count("<dd>") == 1

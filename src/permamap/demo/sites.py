@@ -2,9 +2,18 @@
 
 Boreholes come in clusters where the real networks are (GTN-P Siberia and Scandinavia, PERMOS in the
 Alps, the Tibetan Plateau network along the Qinghai–Tibet highway, Mongolia); each is observed in one
-year and labelled from the true map of the nearest epoch; 30 % of the boreholes whose ground is within 1 K
-of 0 °C carry the wrong label (3–5 % of all boreholes), as ambiguous observations do. Weather stations spread over the land and carry monthly temperature series (the GHCN role).
+year, at one spot of its cell, in the climate of the nearest epoch. Ground temperature varies within
+a cell (snow drifts, vegetation patches, microtopography), so the spot may hold permafrost where the
+cell's mean TTOP is above 0 °C, or none where it is below: the label is drawn with the chance
+:func:`site_label_probability`, a normal spread of :data:`SUBGRID_SIGMA_K` around the cell's TTOP.
+That is the areal fraction of permafrost that Obu et al. (2019) map as "permafrost probability"
+(200 sub-grid snow realisations per cell) and that Gisnås et al. (2016) found from snow
+redistribution. 7.5 % of the demo's boreholes carry the label the cell's mean would not give.
+Weather stations spread over the land and carry monthly temperature series (the GHCN role).
 A few defects are planted for QC to find; :func:`sample_sites` returns them in a manifest.
+
+Obu, J. et al. (2019) Earth-Sci. Rev. 193, 299-316. Gisnås, K. et al. (2016) The Cryosphere 10,
+1201-1215.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from rasterio.windows import Window
+from scipy.special import ndtr
 
 from ..grid import Grid
 from .world import VirtualWorld
@@ -36,10 +46,15 @@ CLUSTERS: tuple[tuple[str, float, float, float, int], ...] = (
     ("kola-khibiny", 33.7, 67.7, 100, 30),
 )
 N_STATIONS = 600
-LABEL_NOISE = 0.3  # chance that a borehole with |TTOP| < NOISE_TTOP_K carries the wrong label
-NOISE_TTOP_K = 1.0
-# Label errors happen near the climatic boundary, not in the tropics; kept 1 K inside QC's
-# climate-consistency thresholds (-8 / +3 °C) so that noise is not mistaken for a defect.
+# σ (K) of the ground temperature within a cell around its mean TTOP. Gisnås et al. (2016) found
+# snow redistribution spreads it by several K on wind-swept ground and by a few tenths in forest
+# and lowland tundra, where most of Eurasia's permafrost lies; 0.4 K is a cell-wide middle. The
+# true permafrost region (share ≥ 1 %: TTOP < 0.93 °C) is 13.3 M km² in 2000; 12.6 at σ = 0.3 K,
+# 14.0 at 0.5, 17.5 at 1.0 (README, demo section).
+SUBGRID_SIGMA_K = 0.4
+NOISE_TTOP_K = 1.0  # |TTOP| below which either label is plausible (the duplicate defects use it)
+# The spread acts near the climatic boundary, not in the tropics; kept 1 K inside QC's
+# climate-consistency thresholds (-8 / +3 °C) so that a drawn label is not mistaken for a defect.
 NOISE_MAAT_RANGE = (-7.0, 2.0)
 
 
@@ -53,31 +68,34 @@ class DemoSites:
     planted: pd.DataFrame  # site_id, rule: what QC must find
 
 
-def near_boundary(ttop: np.ndarray, maat: np.ndarray) -> np.ndarray:
-    """Where a borehole may be misjudged: ground within :data:`NOISE_TTOP_K` of 0 °C.
+def _in_noise_climate(maat: np.ndarray) -> np.ndarray:
+    return (maat > NOISE_MAAT_RANGE[0]) & (maat < NOISE_MAAT_RANGE[1])
 
-    Patchy, thin or relict permafrost, a sensor at the wrong depth; kept inside QC's climate
-    thresholds (:data:`NOISE_MAAT_RANGE`) so that noise is not mistaken for a defect.
+
+def near_boundary(ttop: np.ndarray, maat: np.ndarray) -> np.ndarray:
+    """Where either label is plausible: ground within :data:`NOISE_TTOP_K` of 0 °C.
+
+    Kept inside QC's climate thresholds (:data:`NOISE_MAAT_RANGE`), as the label spread is.
     """
-    return (
-        (np.abs(ttop) < NOISE_TTOP_K) & (maat > NOISE_MAAT_RANGE[0]) & (maat < NOISE_MAAT_RANGE[1])
-    )
+    return (np.abs(ttop) < NOISE_TTOP_K) & _in_noise_climate(maat)
 
 
 def site_label_probability(ttop: np.ndarray, maat: np.ndarray) -> np.ndarray:
     """Chance that a borehole at these points is labelled permafrost (the sampling's label model).
 
-    1 or 0 from the true class, moved :data:`LABEL_NOISE` towards the other class where
-    :func:`near_boundary`. A map's accuracy *as the sites can observe it* is this probability where
-    the map says permafrost and one minus it elsewhere: what spatial CV and the error profile
-    estimate.
+    The share of the cell whose ground is below 0 °C, Φ(−TTOP / :data:`SUBGRID_SIGMA_K`) (module
+    docstring), inside :data:`NOISE_MAAT_RANGE`; the true class (1 or 0) outside it. A map's
+    accuracy *as the sites can observe it* is this probability where the map says permafrost and
+    one minus it elsewhere: what spatial CV and the error profile estimate.
 
-    >>> site_label_probability(np.array([-3.0, -0.5, 0.5, 3.0]), np.zeros(4)).round(2).tolist()
-    [1.0, 0.7, 0.3, 0.0]
+    >>> s = SUBGRID_SIGMA_K
+    >>> site_label_probability(np.array([-9 * s, -s, 0.0, s, 9 * s]), np.zeros(5)).round(3).tolist()
+    [1.0, 0.841, 0.5, 0.159, 0.0]
     """
-    p = (np.asarray(ttop) < 0).astype(np.float64)
-    near = near_boundary(np.asarray(ttop), np.asarray(maat))
-    p[near] = np.where(p[near] == 1.0, 1.0 - LABEL_NOISE, LABEL_NOISE)
+    ttop = np.asarray(ttop, dtype=np.float64)
+    p = (ttop < 0).astype(np.float64)
+    spread = _in_noise_climate(np.asarray(maat))
+    p[spread] = ndtr(-ttop[spread] / SUBGRID_SIGMA_K)
     return p
 
 
@@ -151,10 +169,9 @@ def sample_sites(
         if sel.any():
             ttop[sel] = world.ttop_at(pts.lon.values[sel], pts.lat.values[sel], ep)
             maat[sel] = world.maat_at(pts.lon.values[sel], pts.lat.values[sel], ep)
-    label = (ttop < 0).astype(np.int64)
+    label = (rng.random(n) < site_label_probability(ttop, maat)).astype(np.int64)
+    flip = label != (ttop < 0)
     near = near_boundary(ttop, maat)
-    flip = near & (rng.random(n) < LABEL_NOISE)
-    label = np.where(flip, 1 - label, label)
     bore = pd.DataFrame(
         {
             "site_id": [f"demo-borehole:{i:05d}" for i in range(n)],

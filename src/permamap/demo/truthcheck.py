@@ -12,9 +12,10 @@ bounded memory at any resolution.
   with the share of each bin's area whose class is right (pooled over the epochs), twice: as the
   sites observe it (``observed_accuracy``: the chance that a borehole in the cell carries the
   mapped class, the truth's second band) and against the true class (``observed_class_accuracy``). The
-  error profile is fitted on spatial-CV errors against site labels, which are wrong 30 % of the
-  time where the ground is within 1 K of 0 °C, so it estimates the second; the first is higher
-  near the boundary, where the map beats the noisy labels it learnt from.
+  error profile is fitted on spatial-CV errors against site labels, which a borehole draws from
+  its cell's frozen share (up to 50 % against the cell's class where the mean ground is at
+  0 °C), so it estimates the first; the second is higher near the boundary, where the map beats
+  the noisy labels it learnt from.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from rasterio.windows import Window
 
 from ..contracts import EXPECTED_ACCURACY_BAND, MAP_NODATA, TRUTH_NODATA
 from ..grid import Grid
+from ..predict.block import probability_percent
 from .sites import site_label_probability
 
 __all__ = [
@@ -76,8 +78,9 @@ def truth_tile(world: Any, grid: Grid, epoch: int, window: Window, window_years:
     if found.sel is None:
         return out
     out[0] = found.truth
-    label = np.rint(100.0 * site_label_probability(found.ttop, found.inputs.t.mean(axis=0)))
-    out[1][found.sel] = label
+    out[1][found.sel] = probability_percent(
+        site_label_probability(found.ttop, found.inputs.t.mean(axis=0))
+    )
     out[:, ~found.land] = TRUTH_NODATA
     return out
 

@@ -34,6 +34,7 @@ __all__ = [
     "member_classes",
     "predict_block",
     "predict_cells",
+    "probability_percent",
 ]
 
 
@@ -117,7 +118,7 @@ def predict_cells(
     if calibration is not None:
         proba = calibration.apply(proba)
     out[0][valid] = (proba >= threshold).astype(np.uint8)
-    out[1][valid] = np.rint(proba * 100.0).astype(np.uint8)
+    out[1][valid] = probability_percent(proba)
     member_p = None
     if members is not None:
         member_p = np.asarray(members.predict_members(x), dtype=np.float64)
@@ -137,6 +138,20 @@ def predict_cells(
             pct[ok] = np.rint(np.clip(acc[ok], 0.0, 1.0) * 100.0).astype(np.uint8)
             out[4][valid] = pct
     return CellPrediction(out, valid, member_p)
+
+
+def probability_percent(p: np.ndarray) -> np.ndarray:
+    """Probabilities as the maps' whole percent (uint8): rounded, and 0 below 1 %.
+
+    A stored value ≥ 1 then means p ≥ 1 % exactly, the permafrost region's threshold
+    (:mod:`permamap.change.areas`); plain rounding would store 0.5 % as 1 and count it.
+
+    >>> probability_percent(np.array([0.004, 0.006, 0.0101, 0.494, 0.996])).tolist()
+    [0, 0, 1, 49, 100]
+    """
+    pct = np.rint(np.asarray(p, dtype=np.float64) * 100.0)
+    pct[np.asarray(p) < 0.01] = 0.0
+    return pct.astype(np.uint8)
 
 
 def predict_block(

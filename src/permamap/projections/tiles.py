@@ -30,7 +30,7 @@ from ..covariates import factors as fx
 from ..covariates.stack import read_stack
 from ..grid import Grid
 from ..inference import Predictor
-from ..predict.block import member_areas, member_classes
+from ..predict.block import member_areas, member_classes, probability_percent
 from ..predict.store import TileStore
 from ..selection.calibration import Calibrator
 from .sources import CLIMATE_FACTORS, Monthly
@@ -180,7 +180,7 @@ class ProjectionJob:
         out = np.full((self.n_bands, *valid.shape), MAP_NODATA, dtype=np.uint8)
         cls = mean >= self.threshold
         out[0][valid] = cls.astype(np.uint8)
-        out[1][valid] = np.rint(mean * 100.0).astype(np.uint8)
+        out[1][valid] = probability_percent(mean)
         # population sd (ddof=0), as the ensemble's uncertainty band
         out[2][valid] = np.clip(np.rint(p.std(axis=0) * 100.0), 0, 50).astype(np.uint8)
         all_inside = inside.all(axis=0)

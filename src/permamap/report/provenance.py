@@ -44,6 +44,7 @@ _CARD_SHOWN = frozenset(
         "features",
         "params",
         "tuned_params",
+        "holdout_params",
         "categorical",
         "categorical_encoding",
         "training_hash",
@@ -420,6 +421,8 @@ def _params(card: Mapping[str, Any]) -> str:
     if not isinstance(params, Mapping) or not params:
         return ""
     tuned = card.get("tuned_params") if isinstance(card.get("tuned_params"), Mapping) else {}
+    holdout = card.get("holdout_params")
+    holdout = holdout if isinstance(holdout, Mapping) else {}
     prefixes = {k.split("__", 1)[0] for k in params if "__" in k}
     strip = len(prefixes) == 1 and all("__" in k for k in params)
     rows = []
@@ -428,6 +431,10 @@ def _params(card: Mapping[str, Any]) -> str:
             continue
         name = k.split("__", 1)[1] if strip else k
         note = " <i>(tuned)</i>" if k in (tuned or {}) else ""
+        if k in holdout and holdout[k] != v:
+            note = (
+                f" <i>(tuned on all sites; the tuning hold-out chose {_value(holdout[k])})</i>"
+            )
         rows.append((name, _value(v) + note))
     return "<h3>Hyper-parameters</h3>" + _kv_table(rows, "model-card-params")
 

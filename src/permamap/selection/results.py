@@ -66,6 +66,9 @@ class ModelChoice:
         Skill vs cost of each ensemble size of the chosen family (empty for other models).
     timings : dict
         Seconds of ``cost``.
+    holdout_params : dict or None
+        The hold-out tuning's parameters when :func:`~.tuning.retune_final` replaced them in
+        ``params`` (None: ``params`` are the hold-out's, or tuning was nested or off).
     """
 
     name: str
@@ -76,6 +79,7 @@ class ModelChoice:
     front: pd.DataFrame
     size_front: list[dict[str, Any]]
     timings: dict[str, float] = field(default_factory=dict)
+    holdout_params: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, eq=False)

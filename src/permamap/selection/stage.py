@@ -49,7 +49,7 @@ from .metrics import (
 )
 from .results import Comparison, FeatureSelection, FinalModel, ModelChoice, ModelStageResult
 from .settings import ModelSettings
-from .tuning import tune_candidates
+from .tuning import retune_final, tune_candidates
 
 __all__ = [
     "aoa_weights",
@@ -296,6 +296,36 @@ def aoa_weights(
     return weights if weights.sum() > 0 else None
 
 
+def final_tuning(
+    data: TrainingData,
+    choice: ModelChoice,
+    features: Sequence[str],
+    settings: ModelSettings,
+    *,
+    random_state: int = 0,
+) -> ModelChoice:
+    """``choice`` with its parameters searched again on every site and ``features``.
+
+    See :func:`~.tuning.retune_final`; the hold-out's parameters move to ``holdout_params``. The
+    final CV rows, the calibration, the ensemble and the final fit all use the new parameters.
+    """
+    cols = [data.features.index(f) for f in features]
+    found = retune_final(
+        choice.candidate.select(cols),
+        choice.params,
+        np.ascontiguousarray(data.X_all[:, cols]),
+        data.y_all,
+        data.lonlat_all,
+        settings,
+        random_state=random_state,
+    )
+    if found is None:
+        return choice
+    if found != choice.params:
+        logger.info("final tuning on all sites: %s (hold-out: %s)", found, choice.params)
+    return replace(choice, params=found, holdout_params=dict(choice.params))
+
+
 def score_final(
     data: TrainingData,
     splits: Mapping[str, Splits],
@@ -483,6 +513,7 @@ def train_final(
             if k.startswith("clf__") and not k.endswith("n_jobs") and v != "deprecated"
         },
         "tuned_params": params,
+        "holdout_params": choice.holdout_params,
         "categorical": categorical,
         "categorical_encoding": cand.categorical_mode if categorical else None,
         "training_hash": training_hash(X_fit, y_all, chosen),
@@ -498,9 +529,9 @@ def train_final(
             "tuning": settings.tuning,
             "n_evaluation_rows": len(data.eval_rows),
             "interval": "Nadeau-Bengio corrected t interval",
-            "note": "the feature subset and size were chosen on these spatial folds, so the "
-            "figures are mildly optimistic; the comparison rows in cv_scores.csv "
-            "(model = the candidate name) are the reference",
+            "note": "the feature subset, size and final parameters were chosen on these sites, "
+            "so the figures are mildly optimistic; the comparison rows in cv_scores.csv "
+            "(model = the candidate name, hold-out parameters) are the reference",
         },
         "calibration": {**calibrator.to_dict(), **evidence},
         "error_profile": profile.to_dict() if profile is not None else None,
@@ -532,6 +563,7 @@ def selection_record(
         "chosen": selected.features,
         "model": choice.name,
         "params": choice.params,
+        "holdout_params": choice.holdout_params,
         "metric": metric,
         "cost_front": choice.front.to_dict(orient="records"),
         "size_front": choice.size_front,
@@ -606,6 +638,9 @@ def model_stage(
         comparison = compare_models(data, splits, settings, n_jobs=n_jobs, random_state=rs)
         choice = choose_model(data, splits, comparison, settings, n_jobs=n_jobs, random_state=rs)
         selected = select_features(data, splits, choice, settings, n_jobs=n_jobs, random_state=rs)
+        stop = stopwatch(timings, "final_tuning")
+        choice = final_tuning(data, choice, selected.features, settings, random_state=rs)
+        stop()
         stop = stopwatch(timings, "final_cv")
         final_scores = score_final(data, splits, choice, selected, settings, n_jobs=n_jobs)
         stop()
