@@ -263,3 +263,23 @@ def test_model_card_says_which_probabilities_the_maps_carry(tmp_path: Path) -> N
         assert "<h3>Probability calibration</h3>" in html and said in html
         assert '<td>none</td><td class="num">0.1991</td>' in html
         assert "table_calibrated" not in html  # the lookup table stays in the JSON
+
+
+def test_candidates_table_sorts_on_the_choice_metric() -> None:
+    import pandas as pd
+
+    from permamap.report.provenance import _candidates_table
+
+    rows = [
+        (model, scheme, metric, value)
+        for model, acc, brier in (("lr", 0.90, 0.05), ("rf", 0.92, 0.07), ("knn", 0.80, 0.12))
+        for scheme in ("random", "spatial")
+        for metric, value in (("accuracy", acc), ("brier", brier))
+    ]
+    summ = pd.DataFrame(rows, columns=["model", "scheme", "metric", "mean"])
+    by_brier = _candidates_table(summ, "brier")
+    assert re.findall(r"<tr><th>(\w+)</th><td", by_brier) == ["lr", "rf", "knn"]  # lowest first
+    assert "sorted by spatial brier (lower is better), the metric the model choice uses" in by_brier
+    assert by_brier.index('colspan="2">brier') < by_brier.index('colspan="2">accuracy')
+    by_accuracy = _candidates_table(summ, "accuracy")
+    assert re.findall(r"<tr><th>(\w+)</th><td", by_accuracy) == ["rf", "lr", "knn"]

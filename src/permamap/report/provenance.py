@@ -110,7 +110,9 @@ def section_cv(page: Page) -> str:
                 ident="cv-chosen",
             )
         )
-    out.append("<h3>Every candidate model</h3>" + _candidates_table(summ))
+    selection = read_json(page.layout.selection) if page.layout.selection.is_file() else {}
+    metric = str(selection.get("metric") or "accuracy")
+    out.append("<h3>Every candidate model</h3>" + _candidates_table(summ, metric))
     out.append(
         "<details><summary>Every model and metric, with the gap random − spatial</summary>"
         f"{table(wide.reset_index(), ident='cv-table')}</details>"
@@ -118,15 +120,17 @@ def section_cv(page: Page) -> str:
     return "".join(out)
 
 
-def _candidates_table(summ: pd.DataFrame) -> str:
-    """One row per model: random and spatial mean of the main metrics, best spatial first."""
-    metrics = [m for m in ("accuracy", "kappa", "roc_auc") if m in set(summ["metric"])]
+def _candidates_table(summ: pd.DataFrame, metric: str = "accuracy") -> str:
+    """One row per model: random and spatial means, best first on the choice ``metric``."""
+    shown = dict.fromkeys((metric, "accuracy", "kappa", "roc_auc"))
+    metrics = [m for m in shown if m in set(summ["metric"])]
     if not metrics:
         return ""
     wide = summ.pivot_table(index="model", columns=["metric", "scheme"], values="mean")
     first = (metrics[0], "spatial")
+    lower_better = metrics[0] == "brier"
     if first in wide.columns:
-        wide = wide.sort_values(first, ascending=False)
+        wide = wide.sort_values(first, ascending=lower_better)
     schemes = ("random", "spatial")
     head = "".join(f'<th colspan="2">{esc(m)}</th>' for m in metrics)
     sub = "".join(f"<th>{s}</th>" for _ in metrics for s in schemes)
@@ -144,7 +148,9 @@ def _candidates_table(summ: pd.DataFrame) -> str:
     return (
         f'<table id="cv-candidates"><thead><tr><th rowspan="2">model</th>{head}</tr>'
         f"<tr>{sub}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-        f'<p class="note">Mean over folds and repeats, sorted by spatial {esc(metrics[0])}. '
+        f'<p class="note">Mean over folds and repeats, sorted by spatial {esc(metrics[0])}'
+        f"{' (lower is better)' if lower_better else ''}"
+        f"{', the metric the model choice uses' if metrics[0] == metric else ''}. "
         "Each candidate was tuned and scored on the same folds.</p>"
     )
 
@@ -432,9 +438,7 @@ def _params(card: Mapping[str, Any]) -> str:
         name = k.split("__", 1)[1] if strip else k
         note = " <i>(tuned)</i>" if k in (tuned or {}) else ""
         if k in holdout and holdout[k] != v:
-            note = (
-                f" <i>(tuned on all sites; the tuning hold-out chose {_value(holdout[k])})</i>"
-            )
+            note = f" <i>(tuned on all sites; the tuning hold-out chose {_value(holdout[k])})</i>"
         rows.append((name, _value(v) + note))
     return "<h3>Hyper-parameters</h3>" + _kv_table(rows, "model-card-params")
 
