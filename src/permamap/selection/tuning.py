@@ -131,6 +131,12 @@ def search_grid(
     return dict(res["params"][pick_one_se(split_scores, n_se)])
 
 
+def _spatial_inner(lonlat: np.ndarray, settings: ModelSettings, random_state: int) -> InnerSplits:
+    """Inner folds of spatial clusters (4 per fold) of the sites at ``lonlat``."""
+    clusters = spatial_clusters(lonlat, settings.inner_folds * 4, random_state=random_state)
+    return InnerSplits("spatial", clusters, settings.inner_folds, random_state)
+
+
 def tune_candidates(
     cands: Mapping[str, Candidate],
     data: TrainingData,
@@ -161,12 +167,7 @@ def tune_candidates(
         return {}, {}
     inner = {
         "random": InnerSplits("random", location_ids(data.lonlat_all), settings.inner_folds, rs),
-        "spatial": InnerSplits(
-            "spatial",
-            spatial_clusters(data.lonlat_all, settings.inner_folds * 4, random_state=rs),
-            settings.inner_folds,
-            rs,
-        ),
+        "spatial": _spatial_inner(data.lonlat_all, settings, rs),
     }
     keys = [(name, scheme) for name in cands for scheme in ("random", "spatial")]
     jobs = [
@@ -217,12 +218,7 @@ def retune_final(
     unique = [dict(t) for t in dict.fromkeys(tuple(sorted(p.items())) for p in points)]
     if settings.tuning != "holdout" or len(unique) <= 1:
         return None
-    inner = InnerSplits(
-        "spatial",
-        spatial_clusters(lonlat, settings.inner_folds * 4, random_state=random_state),
-        settings.inner_folds,
-        random_state,
-    )
+    inner = _spatial_inner(lonlat, settings, random_state)
     fixed = replace(cand, param_grid=[{k: [v] for k, v in p.items()} for p in unique])
     found = search_grid(fixed, X, y, np.arange(len(y)), inner, settings.tuning_metric, 0.0)
     return {**params, **found}
